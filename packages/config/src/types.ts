@@ -1,0 +1,66 @@
+export interface TlsConfig {
+  /** PEM certificate chain file; with `key`. When both are null a self-signed pair is generated into dataDir. */
+  cert: string | null;
+  key: string | null;
+}
+
+export interface C2sConfig {
+  /** Address the listeners bind to. */
+  host: string;
+  /** STARTTLS port (RFC 6120); 0 picks a free port (tests). */
+  port: number;
+  /** Direct TLS port (XEP-0368); 0 picks a free port; null disables it. */
+  directTlsPort: number | null;
+  /** Refuse to authenticate before STARTTLS (RFC 6120 §5.3.1 "mandatory-to-negotiate"). */
+  requireTls: boolean;
+  maxStanzaBytes: number;
+  maxDepth: number;
+  maxAttributes: number;
+  /** Close streams that have sent nothing (not even a whitespace keepalive) for this long. */
+  idleTimeoutSeconds: number;
+  /** Close streams not authenticated this long after connecting. */
+  authTimeoutSeconds: number;
+  /** Concurrent connections from one IP address. */
+  maxConnectionsPerIp: number;
+  /** SASL mechanisms offered, in order of preference. PLAIN is offered only over TLS. */
+  saslMechanisms: Array<'SCRAM-SHA-256' | 'SCRAM-SHA-1' | 'PLAIN'>;
+  /** PBKDF2 iterations for new credentials (RFC 7677 recommends at least 4096). */
+  scramIterations: number;
+}
+
+export interface RegistrationConfig {
+  /** XEP-0077 in-band registration of new accounts. */
+  open: boolean;
+  /** New accounts per source IP per window, outside the allowlist. */
+  maxPerIp: number;
+  windowSeconds: number;
+  /** IPs or CIDR ranges exempt from the rate limit. */
+  allowlist: string[];
+}
+
+export interface SmConfig {
+  /** How often each c2s node renews its heartbeat. */
+  heartbeatIntervalMs: number;
+  /** A node that has not heartbeated for this long is dead; its sessions are removed. */
+  nodeTtlMs: number;
+}
+
+export interface HyphaeConfig {
+  /** Domains served (virtual hosts), prepared. The first is the default. */
+  domains: string[];
+  /** This process's node id (unique in the cluster). Default: hostname-pid-random. */
+  nodeId: string;
+  /** Where the embedded store and generated certificate live. */
+  dataDir: string;
+  /** NATS servers; null → in-process bus (only valid with `hyphae all`). */
+  natsUrl: string | null;
+  /** Redis URL; null → embedded store (only valid with `hyphae all`). */
+  redisUrl: string | null;
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  /** Metrics and health endpoints; port 0 picks a free port, null disables. */
+  http: { host: string; port: number | null };
+  tls: TlsConfig;
+  c2s: C2sConfig;
+  registration: RegistrationConfig;
+  sm: SmConfig;
+}
