@@ -8,5 +8,13 @@ export type {
   SaslMechanismServer, CredentialLookup, MechanismOptions,
 } from './types.js';
 export { MECHANISMS } from './types.js';
-export { deriveCredentials, verifyPassword } from './credentials.js';
-export { createMechanism } from './mechanisms.js';
+export {
+  deriveCredentials, verifyPassword, CredentialFormatError, DEFAULT_ITERATIONS,
+  type DeriveOptions, type ScramMechanismName,
+} from './credentials.js';
+export { SaslPrepError, saslPrep, type SaslPrepOptions } from './saslprep.js';
+export { createMechanism, UnknownMechanismError, escapeSaslName, unescapeSaslName } from './mechanisms.js';
+/** Test clients (SCRAM without channel binding, PLAIN) for other packages' tests. */
+export {
+  createScramClient, plainMessage, ScramClientError, type ScramClient, type ScramClientOptions,
+} from './client.js';

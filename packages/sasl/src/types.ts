@@ -20,8 +20,14 @@ export type SaslFailureCondition =
 
 export type SaslStep =
   | { kind: 'challenge'; data: Buffer }
-  /** username: the authentication identity as the client sent it (SCRAM name unescaped), before PRECIS. */
-  | { kind: 'success'; username: string; data?: Buffer }
+  /**
+   * username: the authentication identity as the client sent it (SCRAM name
+   * unescaped, SASLprep'd), before PRECIS. authzid: present only when the
+   * client asked for a non-empty authorization identity and `authorize`
+   * accepted it (SCRAM name unescaped; otherwise as sent). data: additional
+   * data with success (RFC 6120 §6.3.10), e.g. SCRAM's `v=` server signature.
+   */
+  | { kind: 'success'; username: string; authzid?: string; data?: Buffer }
   | { kind: 'failure'; condition: SaslFailureCondition; text?: string };
 
 /**
@@ -39,6 +45,19 @@ export interface MechanismOptions {
    * Default: only an empty authzid is accepted.
    */
   authorize?: (username: string, authzid: string) => boolean;
+  /**
+   * Key for the stand-in salt SCRAM sends for an unknown user (RFC 5802 §9:
+   * do not reveal whether an account exists). The salt is HMAC(key, username),
+   * so it is stable across attempts. Give every c2s instance of a cluster the
+   * same key (at least 32 random bytes) or a name's salt differs between nodes
+   * and betrays the account as unknown. Default: random per process.
+   */
+  unknownUserSecret?: Uint8Array;
+  /**
+   * Iteration count SCRAM announces for an unknown user; set it to what
+   * accounts are created with (deriveCredentials' iterations). Default 4096.
+   */
+  unknownUserIterations?: number;
 }
 
 /** One authentication exchange. Not reusable. */
