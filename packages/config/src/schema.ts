@@ -1,0 +1,381 @@
+/**
+ * The zod schema of HyphaeConfig. Every leaf carries its documentation and a
+ * human description of what it expects (`leaf(...)` metadata): errors,
+ * environment coercion and `describeConfig()` are all generated from this one
+ * table, so a new key needs exactly one entry here (plus its type in types.ts).
+ */
+import { BlockList, isIP } from 'node:net';
+import { z } from 'zod';
+import type { HyphaeConfig } from './types.js';
+
+export interface LeafMeta {
+  /** What the key does (from the comments in types.ts). */
+  doc: string;
+  /** What a valid value looks like; used in error messages. */
+  expect: string;
+  /** Extra environment variables that set this key, applied before HYPHAE_<PATH>. */
+  envAliases?: readonly string[];
+}
+
+function leaf<T extends z.ZodType>(schema: T, meta: LeafMeta): T {
+  return schema.meta({ ...meta });
+}
+
+/**
+ * Marks issues raised by cross-field checks: their message says it all, and
+ * the error also shows the value and source of the other key involved.
+ */
+export interface CrossFieldParams {
+  crossField: true;
+  /** Dotted key of the other key involved. */
+  related: string;
+}
+const crossField = (related: string): CrossFieldParams => ({ crossField: true, related });
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+
+const portExpect = 'an integer from 0 to 65535 (0 picks a free port)';
+
+/** "10.0.0.0/8", "::1/128" or a single address; checked with node:net so the runtime accepts exactly what BlockList will. */
+export function isIpOrCidr(value: string): boolean {
+  const slash = value.indexOf('/');
+  const addr = slash < 0 ? value : value.slice(0, slash);
+  const family = isIP(addr);
+  if (family === 0) return false;
+  if (slash < 0) return true;
+  const prefixText = value.slice(slash + 1);
+  if (!/^\d{1,3}$/.test(prefixText)) return false;
+  const prefix = Number(prefixText);
+  if (prefix > (family === 4 ? 32 : 128)) return false;
+  try {
+    new BlockList().addSubnet(addr, prefix, family === 4 ? 'ipv4' : 'ipv6');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A domain we serve: a DNS name (RFC 7622 §3.2 domainpart, internationalized
+ * labels allowed) or an IP literal; lowercased, no trailing dot, no characters
+ * that can never appear in a domainpart.
+ */
+export function isDomain(value: string): boolean {
+  if (value.length === 0 || Buffer.byteLength(value) > 1023) return false; // RFC 7622 §3.2
+  if (isIP(value) === 4) return true;
+  if (value.startsWith('[') && value.endsWith(']') && isIP(value.slice(1, -1)) === 6) return true;
+  if (/[\s@/\\"&'<>:]/u.test(value)) return false;
+  const labels = value.split('.');
+  return labels.every((l) => l.length > 0 && l.length <= 63 && !l.startsWith('-') && !l.endsWith('-'));
+}
+
+/**
+ * Node ids are used as one NATS subject token (`xmpp.c2s.<node>`) and inside
+ * Redis keys: keep them to characters that need no escaping anywhere.
+ */
+const NODE_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+function isNatsUrl(value: string): boolean {
+  // nats.js accepts a comma-separated list of servers, each "host:port" or a URL.
+  const parts = value.split(',').map((s) => s.trim());
+  return parts.every((p) => {
+    if (p === '') return false;
+    if (!p.includes('://')) return /^[^\s/]+$/.test(p);
+    try {
+      return ['nats:', 'tls:', 'ws:', 'wss:'].includes(new URL(p).protocol);
+    } catch {
+      return false;
+    }
+  });
+}
+
+function isRedisUrl(value: string): boolean {
+  try {
+    return ['redis:', 'rediss:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
+}
+
+const host = (doc: string) =>
+  leaf(z.string().trim().min(1), { doc, expect: 'a non-empty host name or IP address to listen on' });
+
+const tlsSchema = z
+  .strictObject({
+    cert: leaf(z.string().min(1).nullable(), {
+      doc: 'PEM certificate chain file; with `key`. When both are null a self-signed pair is generated into dataDir.',
+      expect: 'a file path or null',
+    }),
+    key: leaf(z.string().min(1).nullable(), {
+      doc: 'PEM private key file for `cert`.',
+      expect: 'a file path or null',
+    }),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.cert === null) !== (v.key === null)) {
+      ctx.addIssue({
+        code: 'custom',
+        params: crossField(v.cert === null ? 'tls.key' : 'tls.cert'),
+        path: [v.cert === null ? 'cert' : 'key'],
+        input: null,
+        message: 'tls.cert and tls.key must be set together (or both null for a generated self-signed pair)',
+      });
+    }
+  });
+
+const SASL = ['SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'] as const;
+
+const c2sSchema = z
+  .strictObject({
+    host: host('Address the listeners bind to.'),
+    port: leaf(int(0, 65535), { doc: 'STARTTLS port (RFC 6120); 0 picks a free port (tests).', expect: portExpect }),
+    directTlsPort: leaf(int(0, 65535).nullable(), {
+      doc: 'Direct TLS port (XEP-0368); 0 picks a free port; null disables it.',
+      expect: `${portExpect}, or null to disable`,
+    }),
+    requireTls: leaf(z.boolean(), {
+      doc: 'Refuse to authenticate before STARTTLS (RFC 6120 §5.3.1 "mandatory-to-negotiate").',
+      expect: 'true or false',
+    }),
+    maxStanzaBytes: leaf(int(10000, 64 * 1024 * 1024), {
+      doc: 'Largest stanza accepted, in bytes; larger ones close the stream with <policy-violation/>. RFC 6120 §13.12 requires at least 10000.',
+      expect: 'an integer from 10000 (RFC 6120 §13.12 minimum) to 67108864',
+    }),
+    maxDepth: leaf(int(4, 1024), {
+      doc: 'Deepest element nesting inside a stanza (the stanza itself is depth 1).',
+      expect: 'an integer from 4 to 1024',
+    }),
+    maxAttributes: leaf(int(4, 10000), {
+      doc: 'Most attributes on one element, namespace declarations included.',
+      expect: 'an integer from 4 to 10000',
+    }),
+    idleTimeoutSeconds: leaf(int(1, 7 * 24 * 3600), {
+      doc: 'Close streams that have sent nothing (not even a whitespace keepalive) for this long.',
+      expect: 'a whole number of seconds from 1 to 604800',
+    }),
+    authTimeoutSeconds: leaf(int(1, 3600), {
+      doc: 'Close streams not authenticated this long after connecting.',
+      expect: 'a whole number of seconds from 1 to 3600',
+    }),
+    maxConnectionsPerIp: leaf(int(1, 1_000_000), {
+      doc: 'Concurrent connections from one IP address.',
+      expect: 'an integer from 1 to 1000000',
+    }),
+    saslMechanisms: leaf(
+      z
+        .array(z.enum(SASL))
+        .min(1)
+        .refine((a) => new Set(a).size === a.length, { message: 'duplicate mechanism' }),
+      {
+        doc: 'SASL mechanisms offered, in order of preference. PLAIN is offered only over TLS.',
+        expect: `a non-empty list without duplicates of ${SASL.join(', ')}`,
+      },
+    ),
+    scramIterations: leaf(int(4096, 10_000_000), {
+      doc: 'PBKDF2 iterations for new credentials (RFC 7677 recommends at least 4096).',
+      expect: 'an integer from 4096 (RFC 5802/7677 minimum) to 10000000',
+    }),
+  })
+  .superRefine((v, ctx) => {
+    // Both listeners bind c2s.host; the same non-zero port twice cannot work.
+    if (v.directTlsPort !== null && v.directTlsPort !== 0 && v.directTlsPort === v.port) {
+      ctx.addIssue({
+        code: 'custom',
+        params: crossField('c2s.port'),
+        path: ['directTlsPort'],
+        input: v.directTlsPort,
+        message: 'c2s.directTlsPort must differ from c2s.port',
+      });
+    }
+  });
+
+const registrationSchema = z.strictObject({
+  open: leaf(z.boolean(), { doc: 'XEP-0077 in-band registration of new accounts.', expect: 'true or false' }),
+  maxPerIp: leaf(int(0, 1_000_000), {
+    doc: 'New accounts per source IP per window, outside the allowlist (0: only allowlisted addresses may register).',
+    expect: 'an integer from 0 to 1000000',
+  }),
+  windowSeconds: leaf(int(1, 365 * 24 * 3600), {
+    doc: 'Length of the registration rate-limit window.',
+    expect: 'a whole number of seconds from 1 to 31536000',
+  }),
+  allowlist: leaf(z.array(z.string().trim().refine(isIpOrCidr, { message: 'not an IP address or CIDR range' })), {
+    doc: 'IPs or CIDR ranges exempt from the rate limit.',
+    expect: "a list of IP addresses or CIDR ranges such as '10.0.0.0/8' or '::1/128'",
+  }),
+});
+
+const smSchema = z
+  .strictObject({
+    heartbeatIntervalMs: leaf(int(50, 600_000), {
+      doc: 'How often each c2s node renews its heartbeat.',
+      expect: 'milliseconds, an integer from 50 to 600000',
+    }),
+    nodeTtlMs: leaf(int(100, 3_600_000), {
+      doc: 'A node that has not heartbeated for this long is dead; its sessions are removed.',
+      expect: 'milliseconds, an integer from 100 to 3600000, at least twice sm.heartbeatIntervalMs',
+    }),
+  })
+  .superRefine((v, ctx) => {
+    // One late heartbeat (GC pause, Redis blip) must not declare a live node dead.
+    if (v.nodeTtlMs < 2 * v.heartbeatIntervalMs) {
+      ctx.addIssue({
+        code: 'custom',
+        params: crossField('sm.heartbeatIntervalMs'),
+        path: ['nodeTtlMs'],
+        input: v.nodeTtlMs,
+        message: 'sm.nodeTtlMs must be at least twice sm.heartbeatIntervalMs',
+      });
+    }
+  });
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const configSchema = z.strictObject({
+  domains: leaf(
+    z
+      .array(z.string().trim().toLowerCase().refine(isDomain, { message: 'not a valid domain name' }))
+      .min(1)
+      .refine((a) => new Set(a).size === a.length, { message: 'duplicate domain' }),
+    {
+      doc: 'Domains served (virtual hosts), prepared. The first is the default.',
+      expect: 'a non-empty list of distinct domain names',
+    },
+  ),
+  nodeId: leaf(z.string().regex(NODE_ID), {
+    doc: "This process's node id (unique in the cluster). Default: hostname-pid-random.",
+    expect: '1 to 128 characters from A-Z a-z 0-9 _ - (it becomes a NATS subject token)',
+  }),
+  dataDir: leaf(z.string().min(1), {
+    doc: 'Where the embedded store and generated certificate live (relative paths are relative to the working directory).',
+    expect: 'a non-empty directory path',
+  }),
+  natsUrl: leaf(z.string().trim().refine(isNatsUrl, { message: 'not a NATS server list' }).nullable(), {
+    doc: 'NATS servers; null → in-process bus (only valid with `hyphae all`).',
+    expect: "null or NATS server URLs, comma-separated (e.g. 'nats://nats:4222')",
+    envAliases: ['NATS_URL'],
+  }),
+  redisUrl: leaf(z.string().trim().refine(isRedisUrl, { message: 'not a redis:// or rediss:// URL' }).nullable(), {
+    doc: 'Redis URL; null → embedded store (only valid with `hyphae all`).',
+    expect: "null or a redis:// or rediss:// URL (e.g. 'redis://redis:6379')",
+    envAliases: ['REDIS_URL'],
+  }),
+  log: z.strictObject({
+    level: leaf(z.enum(LOG_LEVELS), {
+      doc: 'Least severe level written to the JSON log.',
+      expect: `one of ${LOG_LEVELS.join(', ')}`,
+      envAliases: ['HYPHAE_LOG_LEVEL'],
+    }),
+  }),
+  http: z.strictObject({
+    host: host('Address of the metrics and health endpoints.'),
+    port: leaf(int(0, 65535).nullable(), {
+      doc: 'Metrics and health endpoints; port 0 picks a free port, null disables.',
+      expect: `${portExpect}, or null to disable`,
+    }),
+  }),
+  tls: tlsSchema,
+  c2s: c2sSchema,
+  registration: registrationSchema,
+  sm: smSchema,
+});
+
+// Compile-time proof that the schema produces exactly the documented type.
+type Parsed = z.output<typeof configSchema>;
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+const schemaMatchesTypes: Equal<Parsed, HyphaeConfig> = true;
+void schemaMatchesTypes;
+
+// ---------------------------------------------------------------------------
+// Walking the schema
+
+export type LeafKind = 'integer' | 'boolean' | 'string' | 'enum' | 'list';
+
+export interface LeafInfo {
+  /** Dotted path, e.g. 'c2s.port'. */
+  key: string;
+  path: string[];
+  kind: LeafKind;
+  nullable: boolean;
+  /** Allowed values, for enums and lists of enums. */
+  options?: readonly string[];
+  meta: LeafMeta;
+  /** Primary environment variable, e.g. HYPHAE_C2S__PORT. */
+  env: string;
+}
+
+/** camelCase → UPPER_SNAKE: requireTls → REQUIRE_TLS. */
+export function envSegment(name: string): string {
+  return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}
+
+/** UPPER_SNAKE → camelCase: REQUIRE_TLS → requireTls. */
+export function camelSegment(segment: string): string {
+  return segment.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+export function envName(path: readonly string[]): string {
+  return `HYPHAE_${path.map(envSegment).join('__')}`;
+}
+
+type AnySchema = z.core.$ZodType;
+
+function defType(s: AnySchema): string {
+  return s._zod.def.type;
+}
+
+function collect(schema: AnySchema, path: string[], out: LeafInfo[]): void {
+  if (defType(schema) === 'object') {
+    const shape = (schema as z.ZodObject).shape as Record<string, AnySchema>;
+    for (const [name, child] of Object.entries(shape)) collect(child, [...path, name], out);
+    return;
+  }
+  const meta = z.globalRegistry.get(schema) as LeafMeta | undefined;
+  if (!meta?.doc) throw new Error(`config schema: leaf ${path.join('.')} has no documentation`);
+  let inner = schema;
+  let nullable = false;
+  if (defType(inner) === 'nullable') {
+    nullable = true;
+    inner = (inner as z.ZodNullable).unwrap();
+  }
+  let kind: LeafKind;
+  let options: readonly string[] | undefined;
+  switch (defType(inner)) {
+    case 'number':
+      kind = 'integer';
+      break;
+    case 'boolean':
+      kind = 'boolean';
+      break;
+    case 'string':
+      kind = 'string';
+      break;
+    case 'enum':
+      kind = 'enum';
+      options = (inner as z.ZodEnum).options as string[];
+      break;
+    case 'array': {
+      kind = 'list';
+      const el = (inner as z.ZodArray<AnySchema>).element;
+      if (defType(el) === 'enum') options = (el as z.ZodEnum).options as string[];
+      break;
+    }
+    default:
+      throw new Error(`config schema: unsupported leaf type ${defType(inner)} at ${path.join('.')}`);
+  }
+  const info: LeafInfo = { key: path.join('.'), path, kind, nullable, meta, env: envName(path) };
+  if (options) info.options = options;
+  out.push(info);
+}
+
+let leavesCache: LeafInfo[] | undefined;
+
+/** Every configurable key, in schema order. */
+export function configLeaves(): readonly LeafInfo[] {
+  if (!leavesCache) {
+    const out: LeafInfo[] = [];
+    collect(configSchema, [], out);
+    leavesCache = out;
+  }
+  return leavesCache;
+}
