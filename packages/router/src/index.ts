@@ -1,0 +1,16 @@
+/**
+ * @hyphae/router — stanza routing and the server's own protocol modules.
+ * Used by every edge (c2s now, s2s later).
+ */
+export { Router } from './router.js';
+export type { RouterOptions, LocalSessions } from './router.js';
+export { ModuleTable } from './modules.js';
+export type { ServerModule, IqRoute, IqHandler, IqRequest, IqTarget, IqReply, Spec } from './types.js';
+export { H, c2sSubject, EVENTS, encodeEvent, decodeEvent } from './delivery.js';
+export type { Ack, SessionEvent } from './delivery.js';
+export { discoModule } from './modules/disco.js';
+export type { DiscoItem, DiscoOptions } from './modules/disco.js';
+export { pingModule } from './modules/ping.js';
+export { versionModule } from './modules/version.js';
+export { registerModule } from './modules/register.js';
+export type { RegisterModule, RegisterOptions } from './modules/register.js';

@@ -1,0 +1,169 @@
+/**
+ * XEP-0077 In-Band Registration: new accounts before authentication (through
+ * c2s, which calls preAuth), and password change and cancellation after it.
+ * Passwords are turned into SCRAM credentials at once and never stored.
+ */
+import { Element } from 'ltx';
+import { BlockList, isIP } from 'node:net';
+import { NS, StanzaError, iqResult, errorReply } from '@hyphae/stanza';
+import { prepLocal, JidError } from '@hyphae/jid';
+import { deriveCredentials } from '@hyphae/sasl';
+import type { AccountStore } from '@hyphae/store';
+import type { RegistrationConfig } from '@hyphae/config';
+import type { IqRequest, ServerModule, IqReply } from '../types.js';
+
+export interface RegisterOptions {
+  accounts: AccountStore;
+  config: RegistrationConfig;
+  iterations: number;
+  /** Ends every session of `bare` on every node with the given stream error. */
+  closeSessions(bare: string, condition: 'not-authorized', text: string): Promise<void>;
+  now?: () => number;
+}
+
+export interface RegisterModule extends ServerModule {
+  /** Handles a jabber:iq:register iq on a stream that is not authenticated yet. */
+  preAuth(iq: Element, domain: string, ip: string): Promise<Element>;
+}
+
+/** Fixed-window counter per source address, exempting the allowlist. */
+class RateLimiter {
+  private readonly allow = new BlockList();
+  private readonly windows = new Map<string, { start: number; count: number }>();
+  constructor(private readonly cfg: RegistrationConfig, private readonly now: () => number) {
+    for (const entry of cfg.allowlist) {
+      const [addr, bits] = entry.split('/');
+      const family = isIP(addr ?? '') === 6 ? 'ipv6' : 'ipv4';
+      if (bits === undefined) this.allow.addAddress(addr ?? '', family);
+      else this.allow.addSubnet(addr ?? '', Number(bits), family);
+    }
+  }
+  private allowed(ip: string): boolean {
+    const v4mapped = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+    const family = isIP(v4mapped) === 6 ? 'ipv6' : 'ipv4';
+    return this.allow.check(v4mapped, family);
+  }
+  /** Counts one registration; false when over the limit. */
+  take(ip: string): boolean {
+    if (this.allowed(ip)) return true;
+    const t = this.now();
+    const windowMs = this.cfg.windowSeconds * 1000;
+    let w = this.windows.get(ip);
+    if (!w || t - w.start >= windowMs) {
+      w = { start: t, count: 0 };
+      this.windows.set(ip, w);
+      if (this.windows.size > 100_000) this.prune(t, windowMs);
+    }
+    if (w.count >= this.cfg.maxPerIp) return false;
+    w.count++;
+    return true;
+  }
+  private prune(t: number, windowMs: number): void {
+    for (const [ip, w] of this.windows) if (t - w.start >= windowMs) this.windows.delete(ip);
+  }
+}
+
+function fieldsForm(): Element {
+  const q = new Element('query', { xmlns: NS.register });
+  q.c('instructions').t('Choose a username and password for use with this service.');
+  q.c('username');
+  q.c('password');
+  return q;
+}
+
+function readCredentials(q: Element): { username: string; password: string } {
+  const username = q.getChildText('username');
+  const password = q.getChildText('password');
+  // §3.1: required information missing → <not-acceptable/>.
+  if (!username || !password) throw new StanzaError('not-acceptable', 'Username and password are required');
+  return { username, password };
+}
+
+function prepUsername(raw: string): string {
+  try {
+    return prepLocal(raw);
+  } catch (e) {
+    if (e instanceof JidError) throw new StanzaError('not-acceptable', 'That username is not allowed');
+    throw e;
+  }
+}
+
+async function credentialsFor(password: string, iterations: number) {
+  try {
+    return await deriveCredentials(password, { iterations });
+  } catch {
+    throw new StanzaError('not-acceptable', 'That password is not allowed');
+  }
+}
+
+export function registerModule(opts: RegisterOptions): RegisterModule {
+  const limiter = new RateLimiter(opts.config, opts.now ?? Date.now);
+
+  async function create(domain: string, q: Element, ip: string): Promise<void> {
+    if (!opts.config.open) throw new StanzaError('not-allowed', 'Registration is closed');
+    const { username: raw, password } = readCredentials(q);
+    const username = prepUsername(raw);
+    const credentials = await credentialsFor(password, opts.iterations);
+    // Rate-limit only attempts that would create an account.
+    if (!limiter.take(ip)) throw new StanzaError('resource-constraint', 'Too many registrations from your address; try later', { type: 'wait' });
+    const created = await opts.accounts.create({ username, domain, credentials, createdAt: Date.now() });
+    if (!created) throw new StanzaError('conflict', 'That username is taken');
+  }
+
+  async function authenticated(req: IqRequest): Promise<Element | null | IqReply> {
+    const { iq, payload, from, to } = req;
+    if (to.domain !== from.domain || (to.local !== '' && to.local !== from.local)) {
+      throw new StanzaError('not-allowed', 'You can only manage your own account');
+    }
+    if (iq.attrs.type === 'get') {
+      const q = new Element('query', { xmlns: NS.register });
+      q.c('registered');
+      q.c('username').t(from.local);
+      q.c('password');
+      return q;
+    }
+    if (payload.getChild('remove')) {
+      // §3.2: cancel; then every session of the account ends.
+      const bare = from.toBareString();
+      const deleted = await opts.accounts.delete(from.domain, from.local);
+      if (!deleted) throw new StanzaError('item-not-found');
+      return { payload: null, after: () => opts.closeSessions(bare, 'not-authorized', 'Account deleted') };
+    }
+    // §3.3: password change; the username must be the account's own.
+    const { username: raw, password } = readCredentials(payload);
+    if (prepUsername(raw) !== from.local) throw new StanzaError('not-allowed', 'You can only change your own password');
+    const credentials = await credentialsFor(password, opts.iterations);
+    const ok = await opts.accounts.setCredentials(from.domain, from.local, credentials);
+    if (!ok) throw new StanzaError('item-not-found');
+    return null;
+  }
+
+  return {
+    name: 'register',
+    specs: [{ spec: 'XEP-0077', version: '2.4' }],
+    hostFeatures: [NS.register],
+    iq: [
+      { target: 'host', type: 'get', xmlns: NS.register, name: 'query', handle: authenticated },
+      { target: 'host', type: 'set', xmlns: NS.register, name: 'query', handle: authenticated },
+      { target: 'account', type: 'get', xmlns: NS.register, name: 'query', handle: authenticated },
+      { target: 'account', type: 'set', xmlns: NS.register, name: 'query', handle: authenticated },
+    ],
+    async preAuth(iq, domain, ip) {
+      const q = iq.getChild('query', NS.register);
+      try {
+        if (!q) throw new StanzaError('bad-request');
+        if (iq.attrs.type === 'get') {
+          if (!opts.config.open) throw new StanzaError('service-unavailable');
+          return iqResult(iq, fieldsForm());
+        }
+        if (iq.attrs.type !== 'set') throw new StanzaError('bad-request');
+        if (q.getChild('remove')) throw new StanzaError('not-authorized', 'Authenticate first');
+        await create(domain, q, ip);
+        return iqResult(iq);
+      } catch (e) {
+        if (e instanceof StanzaError) return errorReply(iq, e);
+        throw e;
+      }
+    },
+  };
+}

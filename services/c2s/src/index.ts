@@ -1,0 +1,152 @@
+/**
+ * @hyphae/c2s — the client connection manager. Accepts client streams on the
+ * STARTTLS port and the direct-TLS port (XEP-0368), authenticates and binds
+ * them, stamps and routes what they send, and writes to them what the bus
+ * delivers to `xmpp.c2s.<node>`.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, createSecureContext, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import type { HyphaeConfig } from '@hyphae/config';
+import type { Bus, BusMessage, Subscription } from '@hyphae/bus';
+import type { Stores } from '@hyphae/store';
+import type { Logger, Metrics } from '@hyphae/observability';
+import { Router, H, c2sSubject, discoModule, pingModule, versionModule, registerModule, type ServerModule } from '@hyphae/router';
+import { C2sConnection } from './connection.js';
+import { C2sRuntime } from './runtime.js';
+import type { TlsCredentials } from './tls.js';
+
+export { loadTlsCredentials, TlsSetupError } from './tls.js';
+export type { TlsCredentials } from './tls.js';
+
+export interface C2sDeps {
+  config: HyphaeConfig;
+  bus: Bus;
+  stores: Stores;
+  logger: Logger;
+  metrics: Metrics;
+  tls: TlsCredentials;
+  /** Server software version for XEP-0092. */
+  version: string;
+  /** Extra server modules (later issues add theirs here). */
+  modules?: ServerModule[];
+}
+
+export interface C2sService {
+  readonly ports: { starttls: number; directTls: number | null };
+  /** Number of bound sessions on this node. */
+  sessionCount(): number;
+  /** Stops accepting, ends every stream with `system-shutdown`, leaves the registry. */
+  stop(): Promise<void>;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function listen(server: Server | TlsServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export async function startC2s(deps: C2sDeps): Promise<C2sService> {
+  const { config, bus, stores, logger, metrics } = deps;
+  const nodeId = config.nodeId;
+  const log = logger.child({ component: 'c2s' });
+  const secureContext = createSecureContext({ key: deps.tls.key, cert: deps.tls.cert });
+
+  const modules: ServerModule[] = [];
+  let router: Router | null = null;
+  const register = registerModule({
+    accounts: stores.accounts,
+    config: config.registration,
+    iterations: config.c2s.scramIterations,
+    closeSessions: async (bare, condition, text) => router?.closeSessions(bare, condition, text),
+  });
+  modules.push(
+    discoModule({ modules: () => modules }),
+    pingModule(),
+    versionModule({ name: 'Hyphae', version: deps.version }),
+    register,
+    ...(deps.modules ?? []),
+  );
+  router = new Router({ domains: config.domains, nodeId, bus, stores, logger: log, metrics, modules });
+  const rt = new C2sRuntime({ config, nodeId, bus, stores, router, register, logger: log, metrics, secureContext, tlsKey: deps.tls.key });
+  router.setLocal({ deliver: (sid, data) => rt.sessions.get(sid)?.deliver(data) ?? false });
+
+  // Deliveries and control messages for sessions on this node.
+  const sub: Subscription = bus.subscribe(c2sSubject(nodeId), (msg: BusMessage) => {
+    const sid = msg.headers[H.sid] ?? '';
+    const conn = rt.sessions.get(sid);
+    if (msg.headers[H.kind] === 'control') {
+      if (conn && msg.headers[H.ctl] === 'close') conn.fail((msg.headers[H.cond] ?? 'undefined-condition') as 'conflict', msg.headers[H.text]);
+      return;
+    }
+    const ok = conn?.deliver(msg.data) ?? false;
+    msg.respond(EMPTY, { [H.ack]: ok ? 'ok' : 'gone' });
+  });
+
+  const accept = (socket: Socket | TLSSocket, transport: 'tcp' | 'tls') => {
+    const ip = socket.remoteAddress ?? 'unknown';
+    const n = (rt.perIp.get(ip) ?? 0) + 1;
+    rt.perIp.set(ip, n);
+    metrics.connections.inc({ transport });
+    const conn = new C2sConnection(rt, socket, ip, transport);
+    rt.connections.add(conn);
+    if (n > config.c2s.maxConnectionsPerIp) conn.fail('policy-violation', 'Too many connections from your address');
+  };
+
+  const plain = createServer({ noDelay: true }, (s) => accept(s, 'tcp'));
+  const direct = config.c2s.directTlsPort === null ? null : createTlsServer(
+    { key: deps.tls.key, cert: deps.tls.cert, ALPNProtocols: ['xmpp-client'] },
+    (s) => accept(s, 'tls'),
+  );
+  direct?.on('tlsClientError', (err) => log.debug({ err }, 'TLS handshake failed'));
+  const starttlsPort = await listen(plain, config.c2s.port, config.c2s.host);
+  const directPort = direct ? await listen(direct, config.c2s.directTlsPort ?? 0, config.c2s.host) : null;
+
+  // Heartbeats keep this node's sessions in the registry (sm reaps a silent node).
+  let lastBeat = Date.now();
+  const beat = async () => {
+    try {
+      await stores.sessions.heartbeat(nodeId, config.sm.nodeTtlMs);
+      const gap = Date.now() - lastBeat;
+      lastBeat = Date.now();
+      if (gap > config.sm.nodeTtlMs) {
+        // We were cut off long enough to be reaped: put our sessions back.
+        log.warn({ gapMs: gap, sessions: rt.sessions.size }, 'registry was unreachable; re-recording sessions');
+        for (const conn of rt.sessions.values()) await conn.rebind();
+      }
+    } catch (err) {
+      log.warn({ err }, 'heartbeat failed');
+    }
+  };
+  await beat();
+  const timer = setInterval(() => void beat(), config.sm.heartbeatIntervalMs);
+  timer.unref();
+
+  log.info({ starttlsPort, directTlsPort: directPort, domains: config.domains }, 'c2s listening');
+
+  return {
+    ports: { starttls: starttlsPort, directTls: directPort },
+    sessionCount: () => rt.sessions.size,
+    async stop() {
+      plain.close();
+      direct?.close();
+      for (const conn of [...rt.connections]) conn.fail('system-shutdown', 'The server is shutting down');
+      // Let unbinds reach the registry before we go.
+      const deadline = Date.now() + 3000;
+      while (rt.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      clearInterval(timer);
+      sub.unsubscribe();
+      try {
+        await stores.sessions.purgeNode(nodeId);
+      } catch (err) {
+        log.warn({ err }, 'could not leave the registry cleanly');
+      }
+    },
+  };
+}

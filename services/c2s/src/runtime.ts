@@ -1,0 +1,122 @@
+/**
+ * What every stream of a c2s node shares: configuration, stores, the router,
+ * and the table of local sessions that deliveries from the bus are written to.
+ */
+import type { SecureContext } from 'node:tls';
+import { createHash } from 'node:crypto';
+import { prepDomain, type JID } from '@hyphae/jid';
+import type { HyphaeConfig } from '@hyphae/config';
+import type { Stores, SessionEntry } from '@hyphae/store';
+import type { Bus } from '@hyphae/bus';
+import type { Logger, Metrics } from '@hyphae/observability';
+import type { Credentials } from '@hyphae/sasl';
+import { prepLocal } from '@hyphae/jid';
+import { H, EVENTS, c2sSubject, encodeEvent, type Router, type RegisterModule, type SessionEvent } from '@hyphae/router';
+import type { C2sConnection } from './connection.js';
+
+export interface C2sRuntimeOptions {
+  config: HyphaeConfig;
+  nodeId: string;
+  bus: Bus;
+  stores: Stores;
+  router: Router;
+  register: RegisterModule;
+  logger: Logger;
+  metrics: Metrics;
+  secureContext: SecureContext;
+  tlsKey: string;
+}
+
+export class C2sRuntime {
+  readonly config: HyphaeConfig;
+  readonly nodeId: string;
+  readonly domains: ReadonlySet<string>;
+  readonly stores: Stores;
+  readonly router: Router;
+  readonly register: RegisterModule;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly secureContext: SecureContext;
+  private readonly bus: Bus;
+  /** Bound sessions of this node by session id. */
+  readonly sessions = new Map<string, C2sConnection>();
+  /** Open connections (bound or not). */
+  readonly connections = new Set<C2sConnection>();
+  readonly perIp = new Map<string, number>();
+  /**
+   * Secret behind the fake SCRAM salts of unknown users. Derived from the TLS
+   * key, which every node of a cluster shares, so all nodes answer alike.
+   */
+  readonly unknownUserSecret: Uint8Array;
+
+  constructor(o: C2sRuntimeOptions) {
+    this.config = o.config;
+    this.nodeId = o.nodeId;
+    this.domains = new Set(o.config.domains);
+    this.stores = o.stores;
+    this.router = o.router;
+    this.register = o.register;
+    this.logger = o.logger;
+    this.metrics = o.metrics;
+    this.secureContext = o.secureContext;
+    this.bus = o.bus;
+    this.unknownUserSecret = createHash('sha256').update('hyphae scram unknown user\0').update(o.tlsKey).digest();
+  }
+
+  prepDomain(domain: string): string {
+    return prepDomain(domain);
+  }
+
+  async lookupCredentials(domain: string, username: string): Promise<Credentials | null> {
+    let local: string;
+    try {
+      local = prepLocal(username);
+    } catch {
+      return null;
+    }
+    const account = await this.stores.accounts.get(domain, local);
+    return (account?.credentials as Credentials | undefined) ?? null;
+  }
+
+  sessionStarted(conn: C2sConnection): void {
+    const sid = conn.sessionId;
+    if (sid) this.sessions.set(sid, conn);
+    this.metrics.sessions.set(this.sessions.size);
+  }
+
+  async sessionEnded(jid: JID, entry: SessionEntry, reason: string): Promise<void> {
+    this.sessions.delete(entry.sessionId);
+    this.metrics.sessions.set(this.sessions.size);
+    const bare = jid.toBareString();
+    try {
+      const removed = await this.stores.sessions.unbind(bare, entry.resource, entry.sessionId);
+      if (removed) {
+        const ev: SessionEvent = { bare, resource: entry.resource, sessionId: entry.sessionId, node: this.nodeId, reason };
+        this.bus.publish(EVENTS.sessionUnbound, encodeEvent(ev));
+      }
+    } catch (err) {
+      // The registry is unreachable: the node's heartbeat lapses the same way,
+      // and the reaper removes what we could not.
+      this.logger.warn({ err, jid: jid.toString() }, 'could not unbind session');
+    }
+  }
+
+  /** Ends a session with a stream error, on this node or another. */
+  closeSession(entry: SessionEntry, condition: string, text: string): void {
+    if (entry.node === this.nodeId) {
+      this.sessions.get(entry.sessionId)?.fail(condition as 'conflict', text);
+      return;
+    }
+    this.bus.publish(c2sSubject(entry.node), new Uint8Array(0), {
+      [H.sid]: entry.sessionId, [H.kind]: 'control', [H.ctl]: 'close', [H.cond]: condition, [H.text]: text,
+    });
+  }
+
+  connectionClosed(conn: C2sConnection): void {
+    this.connections.delete(conn);
+    this.metrics.connections.dec({ transport: conn.transport });
+    const n = (this.perIp.get(conn.remoteAddress) ?? 1) - 1;
+    if (n <= 0) this.perIp.delete(conn.remoteAddress);
+    else this.perIp.set(conn.remoteAddress, n);
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * @hyphae/hyphae — the composition root: builds the bus, the stores and the
+ * services a process runs, from one validated configuration.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import type { HyphaeConfig } from '@hyphae/config';
+import { createMemoryBus, connectNatsBus, type Bus } from '@hyphae/bus';
+import { openEmbeddedStores, openRedisStores, type Stores } from '@hyphae/store';
+import { createLogger, createMetrics, startHttpServer, type Logger, type Metrics, type HttpServerHandle } from '@hyphae/observability';
+import { startC2s, loadTlsCredentials, type C2sService } from '@hyphae/c2s';
+import { startSm, type SmService } from '@hyphae/sm';
+
+export const SERVICES = ['c2s', 'sm'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+export class StartupError extends Error {
+  constructor(readonly key: string, message: string) {
+    super(message);
+    this.name = 'StartupError';
+  }
+}
+
+export interface RunningProcess {
+  logger: Logger;
+  metrics: Metrics;
+  bus: Bus;
+  stores: Stores;
+  c2s: C2sService | null;
+  sm: SmService | null;
+  http: HttpServerHandle | null;
+  /** Graceful stop: readiness off, services drained, connections closed. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `services` in this process. `all` mode (every service) may use the
+ * in-process bus and the embedded store; a single service is cluster mode
+ * and needs NATS and Redis.
+ */
+export async function startProcess(config: HyphaeConfig, services: readonly ServiceName[], opts: { logger?: Logger } = {}): Promise<RunningProcess> {
+  const all = SERVICES.every((s) => services.includes(s));
+  const label = all ? 'all' : services.join('+');
+  const logger = opts.logger ?? createLogger({ service: label, node: config.nodeId, level: config.log.level });
+  if (!all && (!config.natsUrl || !config.redisUrl)) {
+    throw new StartupError(config.natsUrl ? 'redisUrl' : 'natsUrl',
+      `cluster mode ('hyphae ${label}') needs natsUrl and redisUrl (NATS_URL, REDIS_URL); 'hyphae all' runs without them`);
+  }
+  const metrics = createMetrics({ service: label, node: config.nodeId });
+
+  const bus: Bus = config.natsUrl
+    ? await connectNatsBus({ servers: config.natsUrl, name: `hyphae-${label}-${config.nodeId}`, logger })
+    : createMemoryBus();
+  bus.onStatus((s) => {
+    metrics.busConnected.set(s === 'connected' ? 1 : 0);
+    logger.info({ bus: bus.kind, status: s }, 'bus status');
+  });
+  metrics.busConnected.set(bus.isConnected() ? 1 : 0);
+
+  let stores: Stores;
+  if (config.redisUrl) {
+    stores = await openRedisStores({ url: config.redisUrl, logger });
+  } else {
+    await mkdir(config.dataDir, { recursive: true });
+    stores = await openEmbeddedStores({ dir: config.dataDir });
+    logger.info({ dataDir: config.dataDir }, 'embedded store opened');
+  }
+
+  const sm = services.includes('sm') ? await startSm({ config, bus, stores, logger, metrics }) : null;
+  let c2s: C2sService | null = null;
+  if (services.includes('c2s')) {
+    const tls = await loadTlsCredentials(config, logger);
+    c2s = await startC2s({ config, bus, stores, logger, metrics, tls, version: VERSION });
+    if (config.registration.open) {
+      logger.warn({ domains: config.domains }, 'in-band registration is open: anyone who can reach this server can create accounts');
+    }
+  }
+
+  const http = config.http.port === null ? null : await startHttpServer({
+    host: config.http.host,
+    port: config.http.port,
+    registry: metrics.registry,
+    logger,
+    checks: [
+      { name: 'bus', ready: () => bus.isConnected() },
+      { name: 'store', ready: () => { const ok = stores.isReady(); metrics.storeConnected.set(ok ? 1 : 0); return ok; } },
+    ],
+  });
+  logger.info({ version: VERSION, services, http: http?.port ?? null, c2s: c2s?.ports ?? null, bus: bus.kind, store: stores.kind }, 'hyphae started');
+
+  let stopping: Promise<void> | null = null;
+  return {
+    logger, metrics, bus, stores, c2s, sm, http,
+    stop() {
+      stopping ??= (async () => {
+        http?.setDraining(true);
+        await c2s?.stop();
+        await sm?.stop();
+        await bus.close();
+        await stores.close();
+        await http?.close();
+        logger.info('hyphae stopped');
+      })();
+      return stopping;
+    },
+  };
+}
