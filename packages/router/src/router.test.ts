@@ -1,0 +1,279 @@
+/**
+ * Router rules against the real in-process bus and embedded store. A second
+ * "node" is simulated by subscribing to its c2s subject and acking as a c2s
+ * node would; the local node's sessions are a map.
+ */
+import { test, describe, beforeEach, afterEach } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, type Element } from 'ltx';
+import { parseJid } from '@hyphae/jid';
+import { createMemoryBus, type Bus } from '@hyphae/bus';
+import { openEmbeddedStores, type Stores } from '@hyphae/store';
+import { createLogger, createMetrics } from '@hyphae/observability';
+import { Router } from './router.js';
+import { H, c2sSubject } from './delivery.js';
+import { discoModule } from './modules/disco.js';
+import { pingModule } from './modules/ping.js';
+import { versionModule } from './modules/version.js';
+import type { ServerModule } from './types.js';
+
+const dec = new TextDecoder();
+
+interface World {
+  bus: Bus;
+  stores: Stores;
+  router: Router;
+  dir: string;
+  /** Stanzas delivered to sessions on this node, by session id. */
+  local: Map<string, string[]>;
+  /** Stanzas delivered to sessions on node-b, by session id. */
+  remote: Map<string, string[]>;
+  /** node-b answers 'gone' for these session ids. */
+  goneOnB: Set<string>;
+}
+
+let w: World;
+
+async function bindSession(bare: string, resource: string, node: string, opts: { available?: boolean; priority?: number } = {}): Promise<string> {
+  const sessionId = `${node}-${bare}-${resource}`;
+  await w.stores.sessions.bind(bare, {
+    resource, sessionId, node, priority: opts.priority ?? 0, available: opts.available ?? true, boundAt: Date.now(),
+  });
+  if (node === 'node-a') w.local.set(sessionId, []);
+  else w.remote.set(sessionId, []);
+  return sessionId;
+}
+
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+  await w.bus.flush();
+  for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+}
+
+function got(map: Map<string, string[]>, sid: string): Element[] {
+  return (map.get(sid) ?? []).map((s) => parse(s));
+}
+
+beforeEach(async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'hy-router-'));
+  const bus = createMemoryBus();
+  const stores = await openEmbeddedStores({ dir });
+  const modules: ServerModule[] = [];
+  modules.push(discoModule({ modules: () => modules, items: () => [{ jid: 'conference.example.org', name: 'Rooms' }] }), pingModule(), versionModule({ name: 'Hyphae', version: '9.9.9' }));
+  const logger = createLogger({ service: 'test', level: 'silent' });
+  const metrics = createMetrics({ service: 'test', node: 'node-a', defaultMetrics: false });
+  const local = new Map<string, string[]>();
+  const router = new Router({
+    domains: ['example.org'], nodeId: 'node-a', bus, stores, logger, metrics, modules, deliveryTimeoutMs: 500,
+    local: { deliver: (sid, data) => { const l = local.get(sid); if (!l) return false; l.push(dec.decode(data)); return true; } },
+  });
+  const remote = new Map<string, string[]>();
+  const goneOnB = new Set<string>();
+  bus.subscribe(c2sSubject('node-b'), (msg) => {
+    const sid = msg.headers[H.sid] ?? '';
+    const l = remote.get(sid);
+    const ok = !!l && !goneOnB.has(sid);
+    if (ok) l.push(dec.decode(msg.data));
+    msg.respond(new Uint8Array(0), { [H.ack]: ok ? 'ok' : 'gone' });
+  });
+  await stores.accounts.create({ username: 'alice', domain: 'example.org', credentials: {}, createdAt: 0 });
+  await stores.accounts.create({ username: 'bob', domain: 'example.org', credentials: {}, createdAt: 0 });
+  w = { bus, stores, router, dir, local, remote, goneOnB };
+});
+
+afterEach(async () => {
+  await w.bus.close();
+  await w.stores.close();
+  await rm(w.dir, { recursive: true, force: true });
+});
+
+const alice = parseJid('alice@example.org/phone');
+
+describe('full JID', () => {
+  test('reaches a session on another node, payload unchanged', async () => {
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    const b = await bindSession('bob@example.org', 'desk', 'node-b');
+    const msg = parse("<message from='alice@example.org/phone' to='bob@example.org/desk' type='chat' id='m1'><body>hi &amp; bye</body></message>");
+    await w.router.route(msg, alice);
+    await settle();
+    assert.deepEqual(got(w.remote, b).map((e) => e.getChildText('body')), ['hi & bye']);
+    assert.equal(got(w.local, a).length, 0);
+  });
+
+  test('keeps the order of 1000 messages', async () => {
+    await bindSession('alice@example.org', 'phone', 'node-a');
+    const b = await bindSession('bob@example.org', 'desk', 'node-b');
+    for (let i = 0; i < 1000; i++) {
+      await w.router.route(parse(`<message from='alice@example.org/phone' to='bob@example.org/desk' type='chat'><body>${i}</body></message>`), alice);
+    }
+    await settle();
+    assert.deepEqual(got(w.remote, b).map((e) => Number(e.getChildText('body'))), Array.from({ length: 1000 }, (_, i) => i));
+  });
+
+  test('iq to a resource that is not connected gets service-unavailable', async () => {
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    await w.router.route(parse("<iq from='alice@example.org/phone' to='bob@example.org/gone' type='get' id='q1'><query xmlns='jabber:iq:version'/></iq>"), alice);
+    await settle();
+    const [err] = got(w.local, a);
+    assert.equal(err?.attrs.type, 'error');
+    assert.equal(err?.attrs.id, 'q1');
+    assert.equal(err?.attrs.from, 'bob@example.org/gone');
+    assert.ok(err?.getChild('error')?.getChild('service-unavailable'));
+  });
+
+  test('a node that does not answer (dead) makes the sender get an error, not silence', async () => {
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    await w.stores.sessions.bind('bob@example.org', { resource: 'desk', sessionId: 'x', node: 'node-dead', priority: 0, available: true, boundAt: 0 });
+    await w.router.route(parse("<message from='alice@example.org/phone' to='bob@example.org/desk' type='chat' id='m2'><body>hi</body></message>"), alice);
+    await new Promise((r) => setTimeout(r, 50));
+    await settle();
+    const [err] = got(w.local, a);
+    assert.equal(err?.attrs.type, 'error');
+    assert.equal(err?.attrs.id, 'm2');
+    assert.ok(err?.getChild('error')?.getChild('service-unavailable'));
+  });
+
+  test('a session gone on its node: chat falls back to the bare JID rules', async () => {
+    await bindSession('alice@example.org', 'phone', 'node-a');
+    const gone = await bindSession('bob@example.org', 'desk', 'node-b');
+    const other = await bindSession('bob@example.org', 'laptop', 'node-b');
+    w.goneOnB.add(gone);
+    await w.router.route(parse("<message from='alice@example.org/phone' to='bob@example.org/desk' type='chat'><body>hi</body></message>"), alice);
+    await new Promise((r) => setTimeout(r, 20));
+    await settle();
+    // The registry still lists 'desk', so the retry tries both and 'laptop' gets it.
+    assert.equal(got(w.remote, other).length, 1);
+  });
+});
+
+describe('bare JID (RFC 6121 §8.5.2)', () => {
+  test('chat goes to the highest non-negative priority only', async () => {
+    await bindSession('alice@example.org', 'phone', 'node-a');
+    const hi = await bindSession('bob@example.org', 'hi', 'node-b', { priority: 5 });
+    const lo = await bindSession('bob@example.org', 'lo', 'node-b', { priority: 1 });
+    const neg = await bindSession('bob@example.org', 'neg', 'node-b', { priority: -1 });
+    await w.router.route(parse("<message from='alice@example.org/phone' to='bob@example.org' type='chat'><body>x</body></message>"), alice);
+    await settle();
+    assert.equal(got(w.remote, hi).length, 1);
+    assert.equal(got(w.remote, lo).length, 0);
+    assert.equal(got(w.remote, neg).length, 0);
+  });
+
+  test('headline goes to every non-negative resource', async () => {
+    await bindSession('alice@example.org', 'phone', 'node-a');
+    const hi = await bindSession('bob@example.org', 'hi', 'node-b', { priority: 5 });
+    const lo = await bindSession('bob@example.org', 'lo', 'node-b', { priority: 0 });
+    const neg = await bindSession('bob@example.org', 'neg', 'node-b', { priority: -5 });
+    await w.router.route(parse("<message from='alice@example.org/phone' to='bob@example.org' type='headline'><body>x</body></message>"), alice);
+    await settle();
+    assert.deepEqual([hi, lo, neg].map((s) => got(w.remote, s).length), [1, 1, 0]);
+  });
+
+  test('no available resource: the sender is told (service-unavailable)', async () => {
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    await bindSession('bob@example.org', 'idle', 'node-b', { available: false });
+    await w.router.route(parse("<message from='alice@example.org/phone' to='bob@example.org' type='chat' id='m3'><body>x</body></message>"), alice);
+    await settle();
+    const [err] = got(w.local, a);
+    assert.equal(err?.attrs.id, 'm3');
+    assert.ok(err?.getChild('error')?.getChild('service-unavailable'));
+  });
+
+  test('groupchat to a bare JID is refused', async () => {
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    await bindSession('bob@example.org', 'desk', 'node-b');
+    await w.router.route(parse("<message from='alice@example.org/phone' to='bob@example.org' type='groupchat'><body>x</body></message>"), alice);
+    await settle();
+    assert.ok(got(w.local, a)[0]?.getChild('error')?.getChild('service-unavailable'));
+  });
+
+  test('a nonexistent account: iq and message get service-unavailable', async () => {
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    await w.router.route(parse("<iq from='alice@example.org/phone' to='nobody@example.org' type='get' id='i'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"), alice);
+    await w.router.route(parse("<message from='alice@example.org/phone' to='nobody@example.org/x' type='chat' id='m'><body>x</body></message>"), alice);
+    await settle();
+    const errs = got(w.local, a);
+    assert.deepEqual(errs.map((e) => [e.attrs.id, !!e.getChild('error')?.getChild('service-unavailable')]), [['i', true], ['m', true]]);
+  });
+
+  test('disco#info of an account is answered by the server', async () => {
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    await w.router.route(parse("<iq from='alice@example.org/phone' to='bob@example.org' type='get' id='d'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"), alice);
+    await settle();
+    const [res] = got(w.local, a);
+    assert.equal(res?.attrs.type, 'result');
+    assert.equal(res?.getChild('query')?.getChild('identity')?.attrs.category, 'account');
+  });
+});
+
+describe('server (host) iq', () => {
+  test('disco#info lists every module feature; disco#items lists items; node → item-not-found', async () => {
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    await w.router.route(parse("<iq from='alice@example.org/phone' to='example.org' type='get' id='1'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>"), alice);
+    await w.router.route(parse("<iq from='alice@example.org/phone' to='example.org' type='get' id='2'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>"), alice);
+    await w.router.route(parse("<iq from='alice@example.org/phone' to='example.org' type='get' id='3'><query xmlns='http://jabber.org/protocol/disco#info' node='nope'/></iq>"), alice);
+    await settle();
+    const [info, items, bad] = got(w.local, a);
+    const features = info?.getChild('query')?.getChildren('feature').map((f) => f.attrs.var);
+    assert.deepEqual(features, ['http://jabber.org/protocol/disco#info', 'http://jabber.org/protocol/disco#items', 'jabber:iq:version', 'urn:xmpp:ping']);
+    assert.equal(info?.getChild('query')?.getChild('identity')?.attrs.type, 'im');
+    assert.equal(items?.getChild('query')?.getChild('item')?.attrs.jid, 'conference.example.org');
+    assert.ok(bad?.getChild('error')?.getChild('item-not-found'));
+  });
+
+  test('ping and version; unknown namespace → service-unavailable; results to the server are dropped', async () => {
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    await w.router.route(parse("<iq from='alice@example.org/phone' to='example.org' type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>"), alice);
+    await w.router.route(parse("<iq from='alice@example.org/phone' to='example.org' type='get' id='v'><query xmlns='jabber:iq:version'/></iq>"), alice);
+    await w.router.route(parse("<iq from='alice@example.org/phone' to='example.org' type='get' id='u'><query xmlns='urn:example:unknown'/></iq>"), alice);
+    await w.router.route(parse("<iq from='alice@example.org/phone' to='example.org' type='result' id='r'/>"), alice);
+    await w.router.route(parse("<iq from='alice@example.org/phone' type='get' id='self'><ping xmlns='urn:xmpp:ping'/></iq>"), alice);
+    await settle();
+    const out = got(w.local, a);
+    assert.deepEqual(out.map((e) => [e.attrs.id, e.attrs.type]), [['p', 'result'], ['v', 'result'], ['u', 'error'], ['self', 'result']]);
+    assert.equal(out[1]?.getChild('query')?.getChildText('version'), '9.9.9');
+    assert.ok(out[2]?.getChild('error')?.getChild('service-unavailable'));
+  });
+
+  test('remote domains are unreachable until federation: remote-server-not-found', async () => {
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    await w.router.route(parse("<message from='alice@example.org/phone' to='x@elsewhere.example' type='chat' id='r'><body>x</body></message>"), alice);
+    await w.router.route(parse("<message from='alice@example.org/phone' to='bad@@jid' type='chat' id='j'><body>x</body></message>"), alice);
+    await settle();
+    const out = got(w.local, a);
+    assert.ok(out[0]?.getChild('error')?.getChild('remote-server-not-found'));
+    assert.ok(out[1]?.getChild('error')?.getChild('jid-malformed'));
+  });
+
+  test('errors are never answered with errors', async () => {
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    await w.router.route(parse("<message from='alice@example.org/phone' to='nobody@example.org' type='error'><error type='cancel'><gone xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"), alice);
+    await w.router.route(parse("<iq from='alice@example.org/phone' to='example.org' type='error' id='e'/>"), alice);
+    await settle();
+    assert.equal(got(w.local, a).length, 0);
+  });
+});
+
+test('closeSessions sends a control close to every node holding the account', async () => {
+  const seen: Array<Record<string, string>> = [];
+  w.bus.subscribe(c2sSubject('node-c'), (m) => { seen.push(m.headers); });
+  await w.stores.sessions.bind('bob@example.org', { resource: 'r1', sessionId: 's1', node: 'node-c', priority: 0, available: true, boundAt: 0 });
+  await w.router.closeSessions('bob@example.org', 'not-authorized', 'Account deleted');
+  await settle();
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0]?.[H.ctl], 'close');
+  assert.equal(seen[0]?.[H.sid], 's1');
+  assert.equal(seen[0]?.[H.cond], 'not-authorized');
+});
+
+test('modules that claim the same iq are refused at start', () => {
+  const m: ServerModule = { name: 'a', specs: [], iq: [{ target: 'host', type: 'get', xmlns: 'x', name: 'q', handle: () => null }] };
+  assert.throws(() => new Router({
+    domains: ['e'], nodeId: 'n', bus: w.bus, stores: w.stores, logger: createLogger({ service: 't', level: 'silent' }),
+    metrics: createMetrics({ service: 't', node: 'n', defaultMetrics: false }), modules: [m, { ...m, name: 'b' }],
+  }), /two modules handle/);
+});
+
