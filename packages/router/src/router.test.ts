@@ -277,3 +277,20 @@ test('modules that claim the same iq are refused at start', () => {
   }), /two modules handle/);
 });
 
+
+test('broadcast presence reaches the user\'s own available resources (RFC 6121 §4.2.2)', async () => {
+  const me = await bindSession('alice@example.org', 'phone', 'node-a');
+  const other = await bindSession('alice@example.org', 'desk', 'node-b');
+  const idle = await bindSession('alice@example.org', 'idle', 'node-b', { available: false });
+  await w.router.route(parse("<presence from='alice@example.org/phone'><show>away</show></presence>"), alice);
+  await settle();
+  assert.equal(got(w.local, me)[0]?.getChildText('show'), 'away');
+  assert.equal(got(w.remote, other).length, 1);
+  assert.equal(got(w.remote, idle).length, 0);
+  // Unavailable presence does not go back to the resource that sent it.
+  await w.stores.sessions.update('alice@example.org', 'phone', me, { available: false });
+  await w.router.route(parse("<presence from='alice@example.org/phone' type='unavailable'/>"), alice);
+  await settle();
+  assert.equal(got(w.local, me).length, 1);
+  assert.equal(got(w.remote, other)[1]?.attrs.type, 'unavailable');
+});

@@ -136,10 +136,17 @@ export class Router {
       // Directed presence to a bare JID goes to every available resource
       // (RFC 6121 §4.6); subscriptions and broadcast come with the roster service.
       const type = stanza.attrs.type as string | undefined;
-      if (self && !stanza.attrs.to) return; // broadcast: handled by the edge for now
       if (type !== undefined && type !== 'unavailable') return;
       const data = enc.encode(stanza.toString());
-      for (const s of sessions) if (s.available) this.deliver(stanza, data, to.toBareString(), s, () => undefined);
+      // Broadcast presence (no 'to') goes to the user's own available resources,
+      // the sender included for available presence (RFC 6121 §4.2.2, §4.4.2);
+      // contacts are the roster service's job.
+      const broadcast = self && !stanza.attrs.to;
+      for (const s of sessions) {
+        if (!s.available) continue;
+        if (broadcast && type === 'unavailable' && s.resource === from.resource) continue;
+        this.deliver(stanza, data, to.toBareString(), s, () => undefined);
+      }
     }
   }
 

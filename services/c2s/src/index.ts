@@ -110,17 +110,21 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
 
   // Heartbeats keep this node's sessions in the registry (sm reaps a silent node).
   let lastBeat = Date.now();
+  let failed = false;
   const beat = async () => {
     try {
       await stores.sessions.heartbeat(nodeId, config.sm.nodeTtlMs);
       const gap = Date.now() - lastBeat;
       lastBeat = Date.now();
-      if (gap > config.sm.nodeTtlMs) {
-        // We were cut off long enough to be reaped: put our sessions back.
-        log.warn({ gapMs: gap, sessions: rt.sessions.size }, 'registry was unreachable; re-recording sessions');
+      if (failed || gap > config.sm.nodeTtlMs) {
+        // The registry was out of reach: sm may have reaped us, or a restarted
+        // Redis may have lost everything. Put our live sessions back.
+        failed = false;
+        log.warn({ gapMs: gap, sessions: rt.sessions.size }, 'registry is back; re-recording sessions');
         for (const conn of rt.sessions.values()) await conn.rebind();
       }
     } catch (err) {
+      failed = true;
       log.warn({ err }, 'heartbeat failed');
     }
   };

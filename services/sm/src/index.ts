@@ -52,7 +52,7 @@ export async function startSm(deps: SmDeps): Promise<SmService> {
       const removed = await stores.sessions.purgeNode(n.node);
       reaped += removed.length;
       metrics.reapedSessions.inc(removed.length);
-      log.warn({ node: n.node, sessions: removed.length, silentMs: t - n.expiresAt + config.sm.nodeTtlMs }, 'node is gone; removed its sessions');
+      log.warn({ deadNode: n.node, sessions: removed.length, silentMs: t - n.expiresAt + config.sm.nodeTtlMs }, 'node is gone; removed its sessions');
       bus.publish(EVENTS.nodeDown, encodeEvent({ node: n.node, sessions: removed.length }));
       for (const s of removed) {
         const ev: SessionEvent = { bare: s.bare, resource: s.resource, sessionId: s.sessionId, node: s.node, reason: 'node down' };
