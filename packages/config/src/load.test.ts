@@ -264,6 +264,7 @@ const BAD: Array<[string, { env?: Record<string, string>; overrides?: unknown; f
   ['c2s.idleTimeoutSeconds', { env: { HYPHAE_C2S__IDLE_TIMEOUT_SECONDS: '0' } }],
   ['c2s.authTimeoutSeconds', { env: { HYPHAE_C2S__AUTH_TIMEOUT_SECONDS: '0' } }],
   ['c2s.maxConnectionsPerIp', { env: { HYPHAE_C2S__MAX_CONNECTIONS_PER_IP: '0' } }],
+  ['c2s.maxBytesPerSecond', { env: { HYPHAE_C2S__MAX_BYTES_PER_SECOND: '-1' } }],
   ['c2s.saslMechanisms', { env: { HYPHAE_C2S__SASL_MECHANISMS: 'DIGEST-MD5' } }],
   ['c2s.saslMechanisms', { env: { HYPHAE_C2S__SASL_MECHANISMS: '[]' } }],
   ['c2s.saslMechanisms', { env: { HYPHAE_C2S__SASL_MECHANISMS: 'PLAIN,PLAIN' } }],
@@ -314,7 +315,7 @@ test('IPv6 literals and IP domains are accepted', () => {
 
 test('describeConfig lists every key with type, default, doc and env', () => {
   const rows = describeConfig();
-  assert.equal(rows.length, 28);
+  assert.equal(rows.length, 29);
   const byKey = new Map(rows.map((r) => [r.key, r]));
   assert.deepEqual(byKey.get('c2s.port'), {
     key: 'c2s.port',

@@ -69,6 +69,7 @@ export function defaultConfig(): HyphaeConfig {
       idleTimeoutSeconds: 600,
       authTimeoutSeconds: 30,
       maxConnectionsPerIp: 100,
+      maxBytesPerSecond: 1_048_576,
       saslMechanisms: ['SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'],
       scramIterations: 4096,
     },

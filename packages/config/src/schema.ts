@@ -161,6 +161,10 @@ const c2sSchema = z
       doc: 'Concurrent connections from one IP address.',
       expect: 'an integer from 1 to 1000000',
     }),
+    maxBytesPerSecond: leaf(int(0, 1_000_000_000), {
+      doc: 'Inbound bytes per second one connection may send, with a burst of twice that; reading pauses when it is exceeded (0: unlimited).',
+      expect: 'an integer from 0 to 1000000000 (0 means unlimited)',
+    }),
     saslMechanisms: leaf(
       z
         .array(z.enum(SASL))

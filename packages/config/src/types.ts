@@ -22,6 +22,8 @@ export interface C2sConfig {
   authTimeoutSeconds: number;
   /** Concurrent connections from one IP address. */
   maxConnectionsPerIp: number;
+  /** Inbound bytes per second per connection (burst: two seconds' worth); 0 = unlimited. */
+  maxBytesPerSecond: number;
   /** SASL mechanisms offered, in order of preference. PLAIN is offered only over TLS. */
   saslMechanisms: Array<'SCRAM-SHA-256' | 'SCRAM-SHA-1' | 'PLAIN'>;
   /** PBKDF2 iterations for new credentials (RFC 7677 recommends at least 4096). */

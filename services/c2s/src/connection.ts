@@ -13,6 +13,7 @@ import { JID, prepLocal, prepResource } from '@hyphae/jid';
 import { createMechanism, type SaslMechanismServer, type SaslStep, type MechanismName } from '@hyphae/sasl';
 import type { SessionEntry } from '@hyphae/store';
 import { BatchedWriter } from './writer.js';
+import { Shaper } from './shaper.js';
 import type { C2sRuntime } from './runtime.js';
 
 type State = 'header' | 'open' | 'closing' | 'closed';
@@ -42,9 +43,16 @@ export class C2sConnection {
   private queue: Promise<void> = Promise.resolve();
   private idleTimer: NodeJS.Timeout;
   private authTimer: NodeJS.Timeout | null;
+  private readonly shaper: Shaper;
   private readonly onData = (chunk: Buffer) => {
     this.idleTimer.refresh();
     this.parser.write(chunk);
+    const pause = this.shaper.take(chunk.length);
+    if (pause > 0 && this.state !== 'closed') {
+      const socket = this.socket;
+      socket.pause();
+      setTimeout(() => socket.resume(), pause).unref();
+    }
   };
 
   constructor(
@@ -55,6 +63,7 @@ export class C2sConnection {
   ) {
     this.socket = socket;
     this.secure = transport === 'tls';
+    this.shaper = new Shaper(rt.config.c2s.maxBytesPerSecond);
     this.writer = new BatchedWriter(socket);
     const c = rt.config.c2s;
     this.parser = new StreamParser(
