@@ -1,0 +1,60 @@
+/**
+ * Redis key builders (the scheme is documented at the top of redis.ts).
+ *
+ * Redis Cluster hashes only the part between the first `{` and the next `}`,
+ * so keys that one Lua script touches together carry the same tag. A JID
+ * part may contain braces (a localpart may hold `{` and `}`), which would cut
+ * the tag short and make two different (domain, user) pairs spell the same
+ * key; tag() therefore escapes `%`, `{` and `}` percent-style, which keeps
+ * every key unambiguous and every tag whole.
+ */
+export function tag(s: string): string {
+  return s.replace(/[%{}]/g, (c) => (c === '%' ? '%25' : c === '{' ? '%7B' : '%7D'));
+}
+
+export interface RedisKeys {
+  account(domain: string, username: string): string;
+  accountsOf(domain: string): string;
+  sessions(bare: string): string;
+  nodeSessions(node: string): string;
+  nodes: string;
+  sessionNodes: string;
+  lease(name: string): string;
+}
+
+export function redisKeys(prefix: string): RedisKeys {
+  return {
+    account: (domain, username) => `${prefix}:acct:{${tag(domain)}}:${username}`,
+    accountsOf: (domain) => `${prefix}:accts:{${tag(domain)}}`,
+    sessions: (bare) => `${prefix}:sess:{${tag(bare)}}`,
+    nodeSessions: (node) => `${prefix}:node:{${tag(node)}}:sess`,
+    nodes: `${prefix}:nodes`,
+    sessionNodes: `${prefix}:sessnodes`,
+    lease: (name) => `${prefix}:lease:{${tag(name)}}`,
+  };
+}
+
+/** The part of a key Redis Cluster hashes (its hash tag, or the whole key). */
+export function hashTagOf(key: string): string {
+  const open = key.indexOf('{');
+  if (open < 0) return key;
+  const close = key.indexOf('}', open + 1);
+  return close < 0 || close === open + 1 ? key : key.slice(open + 1, close);
+}
+
+/** Member of a node's session index: which (bare, resource) slot it held, and with which session. */
+export function indexMember(bare: string, resource: string, sessionId: string): string {
+  return JSON.stringify([bare, resource, sessionId]);
+}
+
+export function parseIndexMember(m: string): { bare: string; resource: string; sessionId: string } | null {
+  try {
+    const v: unknown = JSON.parse(m);
+    if (Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'string')) {
+      return { bare: v[0] as string, resource: v[1] as string, sessionId: v[2] as string };
+    }
+  } catch {
+    // fall through: a foreign or corrupt member is ignored, not fatal
+  }
+  return null;
+}

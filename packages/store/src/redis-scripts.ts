@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import type { Redis } from 'ioredis';
+
+/**
+ * The Lua scripts behind every multi-step mutation that must be atomic.
+ * Each touches only keys of one hash tag (one Cluster slot). A script runs
+ * alone on the server, so its reads and writes cannot interleave with
+ * another client's.
+ */
+
+/** Runs one store operation and turns any failure into a StoreError naming `op`. */
+export type Guard = <T>(op: string, fn: () => Promise<T>) => Promise<T>;
+
+export interface Script {
+  readonly name: string;
+  readonly source: string;
+  readonly sha: string;
+  readonly keys: number;
+}
+
+function script(name: string, keys: number, source: string): Script {
+  return { name, keys, source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+/**
+ * Runs a script by SHA and falls back to sending its source when the server
+ * does not know it (first use, or a restarted Redis with an empty script cache).
+ */
+export async function run(redis: Redis, s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+  try {
+    return await redis.evalsha(s.sha, s.keys, ...keys, ...args);
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+    return redis.eval(s.source, s.keys, ...keys, ...args);
+  }
+}
+
+/** KEYS: account hash, domain's account zset. ARGV: username, domain, credentials JSON, createdAt. → 1 created / 0 existed */
+export const createAccount = script('createAccount', 2, `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'username', ARGV[1], 'domain', ARGV[2], 'credentials', ARGV[3], 'createdAt', ARGV[4])
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+return 1
+`);
+
+/** KEYS: account hash. ARGV: credentials JSON. → 1 updated / 0 no such account */
+export const setCredentials = script('setCredentials', 1, `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'credentials', ARGV[1])
+return 1
+`);
+
+/** KEYS: account hash, domain's account zset. ARGV: username. → 1 deleted / 0 no such account */
+export const deleteAccount = script('deleteAccount', 2, `
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+`);
+
+/** KEYS: bare's session hash. ARGV: resource, entry JSON. → the replaced entry JSON, or nil */
+export const bind = script('bind', 1, `
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return old
+`);
+
+/**
+ * KEYS: bare's session hash. ARGV: resource, sessionId, node ('' = any).
+ * Removes the entry only if it still holds that session (and node).
+ * → the removed entry JSON, or nil
+ */
+export const removeIf = script('removeIf', 1, `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return false end
+local e = cjson.decode(v)
+if e.sessionId ~= ARGV[2] then return false end
+if ARGV[3] ~= '' and e.node ~= ARGV[3] then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return v
+`);
+
+/**
+ * KEYS: bare's session hash. ARGV: resource, sessionId, priority ('' = keep),
+ * available ('1' / '0' / '' = keep). → 1 patched / 0 not held by that session
+ */
+export const update = script('update', 1, `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return 0 end
+local e = cjson.decode(v)
+if e.sessionId ~= ARGV[2] then return 0 end
+if ARGV[3] ~= '' then e.priority = tonumber(ARGV[3]) end
+if ARGV[4] ~= '' then e.available = (ARGV[4] == '1') end
+redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(e))
+return 1
+`);
+
+/**
+ * KEYS: nodes zset. ARGV: node, ttlMs. Expiry is computed from the Redis
+ * server's clock (TIME), so skew between our nodes' clocks does not matter.
+ * → the server's now in ms
+ */
+export const heartbeat = script('heartbeat', 1, `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return now
+`);
+
+/** KEYS: nodes zset. → { server now in ms, [node, expiresAt, …] } read at one instant */
+export const nodes = script('nodes', 1, `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return { now, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES') }
+`);
+
+/**
+ * KEYS: lease key. ARGV: holder, ttlMs. Acquires a free (or expired: Redis
+ * dropped the key) lease or renews our own. → 1 held by us / 0 by another
+ */
+export const lease = script('lease', 1, `
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`);

@@ -1,0 +1,164 @@
+/**
+ * Stores on Redis (cluster mode).
+ *
+ * Key scheme (P = prefix, default "hy"; {…} is the Redis Cluster hash tag,
+ * its content escaped by tag(): % { } → %25 %7B %7D):
+ *
+ * | key                   | type   | content                                              |
+ * |-----------------------|--------|------------------------------------------------------|
+ * | P:acct:{domain}:user  | hash   | username, domain, credentials (JSON), createdAt (ms) |
+ * | P:accts:{domain}      | zset   | usernames of the domain, all score 0 (lex order)     |
+ * | P:sess:{bare}         | hash   | resource → SessionEntry JSON                         |
+ * | P:node:{node}:sess    | set    | JSON [bare, resource, sessionId] per session on node |
+ * | P:sessnodes           | set    | nodes that may have a session index (for count())    |
+ * | P:nodes               | zset   | node → expiresAt, ms in the Redis server's clock      |
+ * | P:lease:{name}        | string | holder, with PX = lease TTL                          |
+ *
+ * Atomicity: every multi-key write touches keys of one hash tag in one Lua
+ * script (account + its domain's zset; a bare JID's hash). The node index
+ * is in another slot and is kept right by write ordering (see
+ * RedisSessionStore). Time: heartbeats use the server's TIME and leases its
+ * PX expiry, so node clocks never decide who is dead.
+ *
+ * Failure behaviour: ioredis reconnects forever and queues commands while
+ * disconnected; each command fails with a StoreError after
+ * commandTimeoutMs instead of hanging. A StoreError means "outcome
+ * unknown": a command queued while disconnected may still run once Redis is
+ * back (the queue keeps it), and one in flight at the drop may have run. So
+ * a caller that got a StoreError from bind should unbind that session
+ * (queued behind it on the same connection, so it runs after).
+ */
+import { Redis } from 'ioredis';
+import { redisKeys } from './redis-keys.js';
+import { RedisAccountStore } from './redis-accounts.js';
+import { RedisSessionStore } from './redis-sessions.js';
+import type { Guard } from './redis-scripts.js';
+import { StoreError, type Stores } from './types.js';
+
+export interface RedisStoreOptions {
+  /** e.g. redis://:password@redis:6379/0 (rediss:// for TLS) */
+  url: string;
+  /** Key prefix; lets several deployments (or test runs) share one Redis. Default 'hy'. */
+  prefix?: string;
+  logger?: { warn(obj: object, msg: string): void; info?(obj: object, msg: string): void };
+  /** A command not answered within this fails with a StoreError. Default 5000. */
+  commandTimeoutMs?: number;
+  /** How long openRedisStores waits for the first connection. Default 10000. */
+  connectTimeoutMs?: number;
+}
+
+/**
+ * Reconnect backoff: quick first retries (a Redis restart or failover takes
+ * a moment), capped at 500 ms so a Redis that is back is noticed within
+ * half a second (readiness flips back quickly), at the cost of two cheap
+ * connect attempts per second per connection during an outage.
+ */
+function retryDelay(attempt: number): number {
+  return Math.min(50 * 2 ** Math.min(attempt - 1, 4), 500);
+}
+
+/**
+ * Connects to Redis (waiting up to connectTimeoutMs for the first
+ * connection, else a StoreError: a misconfigured URL should fail the boot,
+ * not a readiness probe minutes later) and returns the stores on it.
+ */
+export async function openRedisStores(opts: RedisStoreOptions): Promise<Stores> {
+  const prefix = opts.prefix ?? 'hy';
+  if (!prefix || /[{}]/.test(prefix)) throw new StoreError(`invalid Redis key prefix ${JSON.stringify(prefix)}: must be non-empty, without braces`);
+  const commandTimeout = opts.commandTimeoutMs ?? 5_000;
+  const connectTimeout = opts.connectTimeoutMs ?? 10_000;
+  const logger = opts.logger;
+  const where = redactUrl(opts.url);
+
+  const redis = new Redis(opts.url, {
+    lazyConnect: true,
+    enableOfflineQueue: true,
+    commandTimeout,
+    // null: queued commands are not flushed after N reconnect attempts;
+    // commandTimeout alone bounds how long a caller waits.
+    maxRetriesPerRequest: null,
+    // A command already sent when the connection dropped may or may not have
+    // run. Resending it could run it twice: a create would then report
+    // "exists" for the account it just made, a bind would report itself as
+    // the session it replaced. So it fails (after commandTimeout) with a
+    // StoreError meaning "outcome unknown"; never-sent queued commands still
+    // run after the reconnect.
+    autoResendUnfulfilledCommands: false,
+    retryStrategy: retryDelay,
+    connectTimeout: Math.min(connectTimeout, 10_000),
+    keepAlive: 10_000,
+  });
+
+  // Log an outage once, not once per reconnect attempt.
+  let down = false;
+  redis.on('error', (err: Error) => {
+    if (down) return;
+    down = true;
+    logger?.warn({ err, redis: where }, 'redis store: connection lost, reconnecting (commands queue and time out)');
+  });
+  redis.on('ready', () => {
+    if (!down) return;
+    down = false;
+    logger?.info?.({ redis: where }, 'redis store: connection restored');
+  });
+
+  try {
+    await withTimeout(redis.connect(), connectTimeout, `no connection within ${connectTimeout} ms`);
+  } catch (err) {
+    redis.disconnect();
+    throw new StoreError(`cannot connect to Redis at ${where}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+  }
+
+  const guard: Guard = async (op, fn) => {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof StoreError) throw err;
+      throw new StoreError(`redis store: ${op} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    }
+  };
+  const keys = redisKeys(prefix);
+  const warn = (obj: object, msg: string): void => logger?.warn(obj, msg);
+  let closed = false;
+
+  return {
+    kind: 'redis',
+    accounts: new RedisAccountStore(redis, keys, guard),
+    sessions: new RedisSessionStore(redis, keys, guard, warn),
+    isReady: () => !closed && redis.status === 'ready',
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      // QUIT lets queued replies arrive; if Redis is unreachable it would
+      // wait out the command timeout, so just drop the socket instead.
+      if (redis.status === 'ready') {
+        try {
+          await redis.quit();
+          return;
+        } catch {
+          // fall through
+        }
+      }
+      redis.disconnect();
+    },
+  };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, msg: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(msg)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+/** The URL without its password, for logs and error messages. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable Redis URL)';
+  }
+}
