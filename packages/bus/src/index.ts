@@ -6,5 +6,7 @@
 export type { Bus, BusMessage, BusHandler, Headers, Subscription, SubscribeOptions, RequestOptions, BusStatus } from './types.js';
 export { BusError, NoRespondersError, BusTimeoutError, BusClosedError } from './errors.js';
 export { createMemoryBus } from './memory.js';
+export type { MemoryBusOptions } from './memory.js';
+export type { BusLogger } from './logger.js';
 export { connectNatsBus } from './nats.js';
 export type { NatsBusOptions } from './nats.js';
