@@ -12,7 +12,7 @@
 import { Element } from 'ltx';
 import { JID, tryParseJid } from '@hyphae/jid';
 import { StanzaError, errorReply, iqResult, canReplyWithError } from '@hyphae/stanza';
-import type { Bus, Headers } from '@hyphae/bus';
+import { NoRespondersError, type Bus, type Headers } from '@hyphae/bus';
 import type { Stores, SessionEntry } from '@hyphae/store';
 import type { Logger, Metrics } from '@hyphae/observability';
 import { H, c2sSubject, type Ack } from './delivery.js';
@@ -39,6 +39,8 @@ export interface RouterOptions {
 }
 
 const enc = new TextEncoder();
+/** Pause before the one retry of a delivery that met "no responders". */
+const NO_RESPONDERS_RETRY_MS = 250;
 
 function isIqReply(v: unknown): v is IqReply {
   return typeof v === 'object' && v !== null && 'after' in v && 'payload' in v;
@@ -242,17 +244,26 @@ export class Router {
       done(true);
       return;
     }
-    const started = performance.now();
-    this.opts.bus.request(subject, data, { headers, timeoutMs: this.timeoutMs }).then(
-      (reply) => {
-        metrics.busLatency.observe({ op: 'deliver' }, (performance.now() - started) / 1000);
-        done((reply.headers[H.ack] as Ack | undefined) !== 'gone');
-      },
-      (err: unknown) => {
-        this.opts.logger.warn({ err, bare, node: entry.node }, 'delivery failed; falling back');
-        done(false);
-      },
-    );
+    const attempt = (retry: boolean) => {
+      const started = performance.now();
+      this.opts.bus.request(subject, data, { headers, timeoutMs: this.timeoutMs }).then(
+        (reply) => {
+          metrics.busLatency.observe({ op: 'deliver' }, (performance.now() - started) / 1000);
+          done((reply.headers[H.ack] as Ack | undefined) !== 'gone');
+        },
+        (err: unknown) => {
+          if (retry && err instanceof NoRespondersError) {
+            // Right after a NATS restart the holder's subscription may not be
+            // back yet: look once more before declaring the session gone.
+            setTimeout(() => attempt(false), NO_RESPONDERS_RETRY_MS);
+            return;
+          }
+          this.opts.logger.warn({ err, bare, node: entry.node }, 'delivery failed; falling back');
+          done(false);
+        },
+      );
+    };
+    attempt(true);
   }
 
   // --- server-handled iq ---------------------------------------------------
