@@ -1,4 +1,4 @@
-import { DRAIN_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, checkTimeout } from './common.js';
+import { DRAIN_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, StatusListeners, checkTimeout, settlesWithin } from './common.js';
 import { SerialQueue } from './dispatch.js';
 import { BusClosedError, BusTimeoutError, NoRespondersError } from './errors.js';
 import { normalizeHeaders } from './headers.js';
@@ -108,8 +108,8 @@ class MemoryBus implements Bus {
   private readonly cache = new Map<string, Match>();
   private readonly roundRobin = new Map<string, { n: number }>();
   private readonly pending = new Set<PendingReply>();
-  private readonly listeners = new Set<(s: BusStatus) => void>();
   private readonly logger: BusLogger;
+  private readonly listeners: StatusListeners;
   private state: State = 'open';
   private closing: Promise<void> | undefined;
   private inboxSeq = 0;
@@ -117,6 +117,7 @@ class MemoryBus implements Bus {
 
   constructor(opts: MemoryBusOptions) {
     this.logger = opts.logger ?? consoleLogger;
+    this.listeners = new StatusListeners(this.logger);
   }
 
   publish(subject: string, data: Uint8Array, headers?: Headers): void {
@@ -178,10 +179,7 @@ class MemoryBus implements Bus {
   }
 
   onStatus(listener: (status: BusStatus) => void): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
+    return this.listeners.add(listener);
   }
 
   close(): Promise<void> {
@@ -195,19 +193,13 @@ class MemoryBus implements Bus {
     this.state = 'closing';
     const subs = [...[...this.exact.values()].flat(), ...this.wild];
     for (const s of subs) this.remove(s);
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(true), DRAIN_TIMEOUT_MS);
-    });
-    const drained = Promise.all(subs.map((s) => s.q.idle())).then(() => false);
-    if (await Promise.race([drained, timedOut])) {
+    if (!(await settlesWithin(Promise.all(subs.map((s) => s.q.idle())), DRAIN_TIMEOUT_MS))) {
       this.logger.warn({ timeoutMs: DRAIN_TIMEOUT_MS }, 'bus close: handlers did not finish in time; dropping queued messages');
     }
-    clearTimeout(timer);
     for (const s of subs) s.q.stop();
     this.state = 'closed';
     for (const r of [...this.pending]) r.fail(new BusClosedError(r.inbox));
-    this.emit('closed');
+    this.listeners.emit('closed');
   }
 
   /** Called by MemSub.unsubscribe() and close(). */
@@ -226,16 +218,6 @@ class MemoryBus implements Bus {
       if (i >= 0) this.wild.splice(i, 1);
     }
     this.cache.clear();
-  }
-
-  private emit(status: BusStatus): void {
-    for (const l of this.listeners) {
-      try {
-        l(status);
-      } catch (err) {
-        this.logger.warn({ err, status }, 'bus status listener failed');
-      }
-    }
   }
 
   private deliver(m: Match, msg: MemMessage): void {

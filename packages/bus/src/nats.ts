@@ -8,7 +8,7 @@ import {
   type Status,
   type Subscription as NatsSubscription,
 } from '@nats-io/transport-node';
-import { DEFAULT_REQUEST_TIMEOUT_MS, DRAIN_TIMEOUT_MS, checkTimeout } from './common.js';
+import { DEFAULT_REQUEST_TIMEOUT_MS, DRAIN_TIMEOUT_MS, StatusListeners, checkTimeout, settlesWithin } from './common.js';
 import { SerialQueue } from './dispatch.js';
 import { BusClosedError, BusError, BusTimeoutError, NoRespondersError } from './errors.js';
 import { EMPTY_HEADERS, normalizeHeaders } from './headers.js';
@@ -146,7 +146,7 @@ class NatsBus implements Bus {
   private state: State = 'open';
   private closing: Promise<void> | undefined;
   private readonly subs = new Set<NatsBusSub>();
-  private readonly listeners = new Set<(s: BusStatus) => void>();
+  private readonly listeners: StatusListeners;
   private buffer: Buffered[] = [];
   private bufferBytes = 0;
   private bufferFullLogged = false;
@@ -156,6 +156,7 @@ class NatsBus implements Bus {
     private readonly nc: NatsConnection,
     private readonly logger: BusLogger,
   ) {
+    this.listeners = new StatusListeners(logger);
     // status() registers its listener now, synchronously, so no event is missed.
     void this.watchStatus(nc.status());
     void nc.closed().then((err) => {
@@ -249,10 +250,7 @@ class NatsBus implements Bus {
   }
 
   onStatus(listener: (status: BusStatus) => void): () => void {
-    this.listeners.add(listener);
-    return () => {
-      this.listeners.delete(listener);
-    };
+    return this.listeners.add(listener);
   }
 
   close(): Promise<void> {
@@ -278,20 +276,14 @@ class NatsBus implements Bus {
       // 3. Flush our publishes and close.
       await this.nc.drain();
     };
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(true), DRAIN_TIMEOUT_MS);
-    });
     try {
       // Draining needs the server; while disconnected there is nothing to drain from.
       if (this.status === 'connected' && !this.nc.isClosed()) {
-        const late = await Promise.race([drain().then(() => false), timedOut]);
-        if (late) this.logger.warn({ timeoutMs: DRAIN_TIMEOUT_MS }, 'bus close: drain did not finish in time; closing anyway');
+        const inTime = await settlesWithin(drain(), DRAIN_TIMEOUT_MS);
+        if (!inTime) this.logger.warn({ timeoutMs: DRAIN_TIMEOUT_MS }, 'bus close: drain did not finish in time; closing anyway');
       }
     } catch (err) {
       this.logger.warn({ err }, 'bus close: drain failed; closing anyway');
-    } finally {
-      clearTimeout(timer);
     }
     for (const s of subs) {
       s.active = false;
@@ -431,13 +423,7 @@ class NatsBus implements Bus {
     // The client announces 'reconnecting' before every attempt; listeners get changes only.
     if (s === this.status) return;
     this.status = s;
-    for (const l of this.listeners) {
-      try {
-        l(s);
-      } catch (err) {
-        this.logger.warn({ err, status: s }, 'bus status listener failed');
-      }
-    }
+    this.listeners.emit(s);
   }
 
   private isClosedError(err: unknown): boolean {
