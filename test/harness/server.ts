@@ -1,0 +1,590 @@
+/**
+ * Spawns real Hyphae servers for end-to-end tests: `hyphae all` (embedded:
+ * in-process bus, LMDB store) or a cluster (`hyphae sm` + N × `hyphae c2s`
+ * over a real nats-server and redis-server from @hyphae/testkit).
+ *
+ * Every process gets its own YAML config (written as JSON, which is YAML)
+ * with free loopback ports, its own node id, and a fresh temporary data
+ * directory. A process is ready when GET /readyz on its HTTP port answers 200.
+ * Children are SIGKILLed when the test process exits, whatever the reason.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, hasBinary, startNats, startRedis, type ServerProcess } from '@hyphae/testkit';
+
+/** The repository root (this file runs from test/dist/harness/). */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+/** The server binary; HYPHAE_BIN overrides it. */
+export const HYPHAE_BIN = process.env.HYPHAE_BIN ?? join(REPO_ROOT, 'services/hyphae/dist/main.js');
+
+const READY_DEADLINE_MS = 45_000;
+const STOP_GRACE_MS = 10_000;
+const MAX_LOG_LINES = 50_000;
+
+/** One connection-manager endpoint a client can connect to. */
+export interface C2sNode {
+  readonly nodeId: string;
+  readonly host: string;
+  /** Plain TCP, STARTTLS required. */
+  readonly port: number;
+  /** XEP-0368 direct TLS. */
+  readonly directTlsPort: number;
+  /** The node's own metrics/health port. */
+  readonly httpPort: number;
+}
+
+export interface ExitStatus {
+  readonly name: string;
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+export interface HyphaeServer {
+  readonly mode: 'embedded' | 'cluster';
+  readonly domain: string;
+  readonly c2s: readonly C2sNode[];
+  /** Embedded: the process's HTTP port. Cluster: the sm process's HTTP port. */
+  readonly httpPort: number;
+  /** Embedded: the data directory. Cluster: the parent of every node's data directory. */
+  readonly dataDir: string;
+  /** SIGTERM every process (servers drain), wait for them to exit (SIGKILL after a grace period). */
+  stop(): Promise<void>;
+  /** SIGKILL every process. */
+  kill(): Promise<void>;
+  /** Stop (if running) and start again with the same configuration and data directory; waits until ready. */
+  restart(): Promise<void>;
+  /** Every log line (stdout and stderr) of every process, prefixed with the process name. */
+  logs(): string[];
+  /** How each process last exited (null fields while running). */
+  exitStatus(): ExitStatus[];
+  /** Stop everything and remove temporary files (unless HYPHAE_E2E_KEEP is set). Idempotent. */
+  dispose(): Promise<void>;
+}
+
+export interface ClusterServer extends HyphaeServer {
+  readonly mode: 'cluster';
+  readonly nats: ServerProcess;
+  readonly redis: ServerProcess;
+  /** sm's HTTP port (also `httpPort`). */
+  readonly smHttpPort: number;
+  /** SIGKILL c2s node i. */
+  killNode(i: number): Promise<void>;
+  /** Start c2s node i again (same ports, node id and data directory); waits for /readyz. */
+  restartNode(i: number): Promise<void>;
+  /** SIGKILL the sm process. */
+  killSm(): Promise<void>;
+  restartSm(): Promise<void>;
+}
+
+/** A deep-partial override merged into the generated config. */
+export type ConfigOverride = { [key: string]: unknown };
+
+export interface EmbeddedOptions {
+  domain?: string;
+  /** Reuse an existing data directory (default: a fresh temporary one). */
+  dataDir?: string;
+  config?: ConfigOverride;
+  env?: Record<string, string>;
+}
+
+export interface ClusterOptions {
+  domain?: string;
+  c2sNodes?: number;
+  /** Applied to every process's config. */
+  config?: ConfigOverride;
+  env?: Record<string, string>;
+  /** Redis with an fsync'ed append-only file, so its data survives kill -9 + restart. */
+  redisPersistence?: boolean;
+}
+
+// ---------------------------------------------------------------------------
+// Child bookkeeping: nothing outlives the test process.
+
+const liveChildren = new Set<ChildProcess>();
+let hooksInstalled = false;
+function installExitHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on('exit', () => {
+    for (const c of liveChildren) c.kill('SIGKILL');
+  });
+  // A signal's default action skips 'exit' handlers (node --test sends
+  // SIGTERM to a file that times out): kill our children, then exit so the
+  // 'exit' handlers of @hyphae/testkit (nats/redis) run too.
+  const codes = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      for (const c of liveChildren) c.kill('SIGKILL');
+      process.exit(codes[sig]);
+    });
+  }
+}
+
+/** Whether the server binary has been built. */
+export function serverBuilt(): boolean {
+  return existsSync(HYPHAE_BIN);
+}
+
+/** Null when a cluster can run here, else the reason to skip. */
+export function clusterSkipReason(): string | null {
+  if (!serverBuilt()) return `server binary not built: ${HYPHAE_BIN}`;
+  if (!hasBinary('nats-server')) return 'nats-server is not installed';
+  if (!hasBinary('redis-server')) return 'redis-server is not installed';
+  return null;
+}
+
+/** Null when an embedded server can run here, else the reason to skip. */
+export function embeddedSkipReason(): string | null {
+  if (externalTarget()) return null;
+  if (!serverBuilt()) return `server binary not built: ${HYPHAE_BIN}`;
+  return null;
+}
+
+interface ExternalTarget {
+  host: string;
+  port: number;
+  directTlsPort: number;
+  httpPort?: number;
+  domain: string;
+}
+
+/**
+ * HYPHAE_E2E_EXTERNAL='{"host":"127.0.0.1","port":15222,"directTlsPort":15223,"domain":"localhost"}'
+ * points `startEmbedded()` at a server that is already running (e.g. Prosody)
+ * instead of spawning Hyphae: a way to check the tests themselves against a
+ * reference implementation. stop/kill/restart do nothing then.
+ */
+function externalTarget(): ExternalTarget | null {
+  const raw = process.env.HYPHAE_E2E_EXTERNAL;
+  if (!raw) return null;
+  return JSON.parse(raw) as ExternalTarget;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const cur = out[k];
+    out[k] = isObject(cur) && isObject(v) ? deepMerge(cur, v) : v;
+  }
+  return out;
+}
+
+/** GET http://127.0.0.1:port/path → {status, body}; rejects on connection errors. */
+export function httpGet(port: number, path: string, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'GET', timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${path} on port ${port} timed out after ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Prometheus text of a process's /metrics. */
+export async function scrapeMetrics(port: number): Promise<string> {
+  const res = await httpGet(port, '/metrics');
+  if (res.status !== 200) throw new Error(`/metrics on port ${port} answered ${res.status}`);
+  return res.body;
+}
+
+/**
+ * The sum of every sample of `name` in Prometheus text whose labels include
+ * `labels` (all samples when none are given); null when there is none.
+ */
+export function metricValue(text: string, name: string, labels: Record<string, string> = {}): number | null {
+  let sum: number | null = null;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || line.trim() === '') continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const lbls: Record<string, string> = {};
+    for (const pair of (m[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      lbls[pair[1] ?? ''] = pair[2] ?? '';
+    }
+    if (!Object.entries(labels).every(([k, v]) => lbls[k] === v)) continue;
+    const value = Number(m[4]);
+    if (Number.isNaN(value)) continue;
+    sum = (sum ?? 0) + value;
+  }
+  return sum;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** One spawned `hyphae <role>` process that can be stopped, killed and started again with the same config. */
+class HyphaeProcess {
+  private child: ChildProcess | null = null;
+  private lastExit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  private logStream: WriteStream;
+
+  constructor(
+    readonly name: string,
+    private readonly role: string,
+    private readonly configPath: string,
+    readonly httpPort: number,
+    private readonly env: Record<string, string>,
+    private readonly lines: string[],
+    logFile: string,
+  ) {
+    this.logStream = createWriteStream(logFile, { flags: 'a' });
+  }
+
+  get running(): boolean {
+    return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  get pid(): number {
+    return this.child?.pid ?? -1;
+  }
+
+  exitStatus(): ExitStatus {
+    return { name: this.name, code: this.lastExit?.code ?? null, signal: this.lastExit?.signal ?? null };
+  }
+
+  private push(line: string): void {
+    this.lines.push(`[${this.name}] ${line}`);
+    if (this.lines.length > MAX_LOG_LINES) this.lines.splice(0, this.lines.length - MAX_LOG_LINES);
+    this.logStream.write(line + '\n');
+  }
+
+  private pipeLines(stream: NodeJS.ReadableStream | null): void {
+    if (!stream) return;
+    let rest = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      rest += chunk;
+      let nl: number;
+      while ((nl = rest.indexOf('\n')) >= 0) {
+        this.push(rest.slice(0, nl));
+        rest = rest.slice(nl + 1);
+      }
+    });
+    stream.on('end', () => {
+      if (rest) this.push(rest);
+      rest = '';
+    });
+  }
+
+  tail(n = 40): string {
+    const prefix = `[${this.name}] `;
+    return this.lines.filter((l) => l.startsWith(prefix)).slice(-n).join('\n');
+  }
+
+  async start(): Promise<void> {
+    if (this.running) throw new Error(`${this.name} is already running`);
+    installExitHooks();
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) {
+      if (v === undefined) continue;
+      // Nothing from the test environment may reconfigure the server behind our back.
+      if (k.startsWith('HYPHAE_') || k === 'NATS_URL' || k === 'REDIS_URL' || k === 'NODE_TLS_REJECT_UNAUTHORIZED') continue;
+      if (k === 'NODE_TEST_CONTEXT' || k === 'NODE_OPTIONS') continue;
+      env[k] = v;
+    }
+    Object.assign(env, this.env);
+    this.push(`--- spawn hyphae ${this.role} --config ${this.configPath}`);
+    const child = spawn(process.execPath, [HYPHAE_BIN, this.role, '--config', this.configPath], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    this.lastExit = null;
+    liveChildren.add(child);
+    child.once('exit', (code, signal) => {
+      liveChildren.delete(child);
+      this.lastExit = { code, signal };
+      this.push(`--- exited code=${code} signal=${signal}`);
+    });
+    let spawnError: Error | null = null;
+    child.once('error', (err) => {
+      spawnError = err;
+    });
+    this.pipeLines(child.stdout);
+    this.pipeLines(child.stderr);
+
+    const deadline = Date.now() + READY_DEADLINE_MS;
+    let last = 'no answer yet';
+    for (;;) {
+      if (spawnError) throw new Error(`${this.name}: spawn failed: ${(spawnError as Error).message}`);
+      if (!this.running) {
+        await sleep(50); // let the pipes flush
+        throw new Error(`${this.name} exited (${JSON.stringify(this.lastExit)}) before it was ready:\n${this.tail()}`);
+      }
+      try {
+        const res = await httpGet(this.httpPort, '/readyz', 2_000);
+        if (res.status === 200) return;
+        last = `status ${res.status}: ${res.body.slice(0, 200)}`;
+      } catch (err) {
+        last = (err as Error).message;
+      }
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        await this.exited();
+        throw new Error(`${this.name} not ready within ${READY_DEADLINE_MS} ms (/readyz: ${last}):\n${this.tail()}`);
+      }
+      await sleep(100);
+    }
+  }
+
+  private exited(): Promise<void> {
+    const c = this.child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => c.once('exit', () => resolve()));
+  }
+
+  async stop(graceMs = STOP_GRACE_MS): Promise<void> {
+    const c = this.child;
+    if (!c || !this.running) return;
+    c.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      this.push(`--- did not exit within ${graceMs} ms of SIGTERM: SIGKILL`);
+      c.kill('SIGKILL');
+    }, graceMs);
+    await this.exited();
+    clearTimeout(timer);
+  }
+
+  async kill(): Promise<void> {
+    const c = this.child;
+    if (!c || !this.running) return;
+    c.kill('SIGKILL');
+    await this.exited();
+  }
+
+  close(): void {
+    this.logStream.end();
+  }
+}
+
+function writeConfig(path: string, config: Record<string, unknown>): void {
+  // JSON is valid YAML 1.2; no YAML writer needed.
+  writeFileSync(path, JSON.stringify(config, null, 2) + '\n');
+}
+
+function logLevel(): string {
+  return process.env.HYPHAE_E2E_LOG_LEVEL ?? 'info';
+}
+
+async function c2sPorts(): Promise<{ port: number; directTlsPort: number; httpPort: number }> {
+  // freePort() closes its listener before returning: ask for all three at
+  // once so the same port is not handed out twice.
+  const [port, directTlsPort, httpPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  if (port === undefined || directTlsPort === undefined || httpPort === undefined) throw new Error('freePort failed');
+  if (new Set([port, directTlsPort, httpPort]).size !== 3) return c2sPorts();
+  return { port, directTlsPort, httpPort };
+}
+
+/** Starts `hyphae all` and waits for /readyz. */
+export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<HyphaeServer> {
+  const ext = externalTarget();
+  if (ext) {
+    const node: C2sNode = { nodeId: 'external', host: ext.host, port: ext.port, directTlsPort: ext.directTlsPort, httpPort: ext.httpPort ?? 0 };
+    const noop = async (): Promise<void> => undefined;
+    return {
+      mode: 'embedded',
+      domain: ext.domain,
+      c2s: [node],
+      httpPort: node.httpPort,
+      dataDir: '',
+      stop: noop,
+      kill: noop,
+      restart: noop,
+      logs: () => [],
+      exitStatus: () => [],
+      dispose: noop,
+    };
+  }
+  const domain = opts.domain ?? 'localhost';
+  const root = mkdtempSync(join(tmpdir(), 'hyphae-e2e-'));
+  const dataDir = opts.dataDir ?? join(root, 'data');
+  mkdirSync(dataDir, { recursive: true });
+  const { port, directTlsPort, httpPort } = await c2sPorts();
+  const nodeId = `e2e-all-${process.pid}`;
+  const config = deepMerge(
+    {
+      domains: [domain],
+      nodeId,
+      dataDir,
+      log: { level: logLevel() },
+      http: { host: '127.0.0.1', port: httpPort },
+      c2s: { host: '127.0.0.1', port, directTlsPort },
+      registration: { open: true },
+    },
+    opts.config ?? {},
+  );
+  const configPath = join(root, 'hyphae.yaml');
+  writeConfig(configPath, config);
+  const lines: string[] = [];
+  const proc = new HyphaeProcess('all', 'all', configPath, httpPort, opts.env ?? {}, lines, join(root, 'all.log'));
+  try {
+    await proc.start();
+  } catch (err) {
+    proc.close();
+    throw err;
+  }
+  let disposed = false;
+  return {
+    mode: 'embedded',
+    domain,
+    c2s: [{ nodeId, host: '127.0.0.1', port, directTlsPort, httpPort }],
+    httpPort,
+    dataDir,
+    stop: () => proc.stop(),
+    kill: () => proc.kill(),
+    async restart() {
+      await proc.stop();
+      await proc.start();
+    },
+    logs: () => [...lines],
+    exitStatus: () => [proc.exitStatus()],
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      await proc.stop();
+      proc.close();
+      if (!process.env.HYPHAE_E2E_KEEP) rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Starts nats-server, redis-server, one `hyphae sm` and `c2sNodes` (default 2)
+ * `hyphae c2s` processes, and waits until every one answers /readyz.
+ * Check `clusterSkipReason()` first.
+ */
+export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterServer> {
+  const domain = opts.domain ?? 'localhost';
+  const n = opts.c2sNodes ?? 2;
+  const root = mkdtempSync(join(tmpdir(), 'hyphae-e2e-cluster-'));
+  const lines: string[] = [];
+  const nats = await startNats();
+  let redis: ServerProcess;
+  try {
+    redis = await startRedis({ persistence: opts.redisPersistence ?? false });
+  } catch (err) {
+    await nats.stop();
+    throw err;
+  }
+  const env = { NATS_URL: nats.url, REDIS_URL: redis.url, ...(opts.env ?? {}) };
+  const common = {
+    domains: [domain],
+    natsUrl: nats.url,
+    redisUrl: redis.url,
+    log: { level: logLevel() },
+    registration: { open: true },
+  };
+
+  const smHttpPort = await freePort();
+  const smDir = join(root, 'sm');
+  mkdirSync(smDir, { recursive: true });
+  const smConfigPath = join(root, 'sm.yaml');
+  writeConfig(
+    smConfigPath,
+    deepMerge({ ...common, nodeId: `e2e-sm-${process.pid}`, dataDir: smDir, http: { host: '127.0.0.1', port: smHttpPort } }, opts.config ?? {}),
+  );
+  const sm = new HyphaeProcess('sm', 'sm', smConfigPath, smHttpPort, env, lines, join(root, 'sm.log'));
+
+  const nodes: C2sNode[] = [];
+  const procs: HyphaeProcess[] = [];
+  const used = new Set<number>([smHttpPort, nats.port, redis.port]);
+  for (let i = 0; i < n; i++) {
+    let ports = await c2sPorts();
+    while ([ports.port, ports.directTlsPort, ports.httpPort].some((p) => used.has(p))) ports = await c2sPorts();
+    used.add(ports.port).add(ports.directTlsPort).add(ports.httpPort);
+    const nodeId = `e2e-c2s-${i}-${process.pid}`;
+    const dir = join(root, `c2s-${i}`);
+    mkdirSync(dir, { recursive: true });
+    const cfgPath = join(root, `c2s-${i}.yaml`);
+    writeConfig(
+      cfgPath,
+      deepMerge(
+        {
+          ...common,
+          nodeId,
+          dataDir: dir,
+          http: { host: '127.0.0.1', port: ports.httpPort },
+          c2s: { host: '127.0.0.1', port: ports.port, directTlsPort: ports.directTlsPort },
+        },
+        opts.config ?? {},
+      ),
+    );
+    nodes.push({ nodeId, host: '127.0.0.1', ...ports });
+    procs.push(new HyphaeProcess(`c2s-${i}`, 'c2s', cfgPath, ports.httpPort, env, lines, join(root, `c2s-${i}.log`)));
+  }
+
+  const all = [sm, ...procs];
+  const stopAll = async (how: 'stop' | 'kill'): Promise<void> => {
+    // c2s nodes first (they drain sessions), then sm.
+    await Promise.all(procs.map((p) => (how === 'stop' ? p.stop() : p.kill())));
+    await (how === 'stop' ? sm.stop() : sm.kill());
+  };
+  const startAll = async (): Promise<void> => {
+    await sm.start();
+    await Promise.all(procs.map((p) => p.start()));
+  };
+  try {
+    await startAll();
+  } catch (err) {
+    await stopAll('kill');
+    for (const p of all) p.close();
+    await nats.stop();
+    await redis.stop();
+    throw err;
+  }
+
+  const node = (i: number): HyphaeProcess => {
+    const p = procs[i];
+    if (!p) throw new Error(`no c2s node ${i} (cluster has ${procs.length})`);
+    return p;
+  };
+  let disposed = false;
+  return {
+    mode: 'cluster',
+    domain,
+    c2s: nodes,
+    httpPort: smHttpPort,
+    smHttpPort,
+    dataDir: root,
+    nats,
+    redis,
+    stop: () => stopAll('stop'),
+    kill: () => stopAll('kill'),
+    async restart() {
+      await stopAll('stop');
+      await startAll();
+    },
+    killNode: (i) => node(i).kill(),
+    restartNode: async (i) => {
+      const p = node(i);
+      if (p.running) await p.stop();
+      await p.start();
+    },
+    killSm: () => sm.kill(),
+    restartSm: async () => {
+      if (sm.running) await sm.stop();
+      await sm.start();
+    },
+    logs: () => [...lines],
+    exitStatus: () => all.map((p) => p.exitStatus()),
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      await stopAll('stop');
+      for (const p of all) p.close();
+      await Promise.all([nats.stop(), redis.stop()]);
+      if (!process.env.HYPHAE_E2E_KEEP) rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
