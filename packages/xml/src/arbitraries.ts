@@ -37,7 +37,8 @@ const ncName: fc.Arbitrary<string> = fc.oneof(
 
 export const qName: fc.Arbitrary<string> = fc.oneof(
   { weight: 4, arbitrary: ncName },
-  { weight: 1, arbitrary: fc.tuple(ncName, ncName).map(([p, l]) => `${p}:${l}`) },
+  // Prefixes starting with 'xml' are reserved (Namespaces in XML §3): keep clear of them.
+  { weight: 1, arbitrary: fc.tuple(ncName, ncName).map(([p, l]) => `${/^xml/i.test(p) ? `p${p}` : p}:${l}`) },
 );
 
 export interface TreeSpec {
@@ -60,6 +61,11 @@ export function build(spec: TreeSpec): Element {
   const el = new Element(spec.name);
   for (const [k, v] of spec.attrs) {
     Object.defineProperty(el.attrs, k, { value: v, enumerable: true, writable: true, configurable: true });
+  }
+  // Declare every prefix used, so the tree is namespace-well-formed.
+  for (const n of [spec.name, ...spec.attrs.map(([k]) => k)]) {
+    const c = n.indexOf(':');
+    if (c > 0) el.attrs[`xmlns:${n.slice(0, c)}`] ??= `urn:${n.slice(0, c)}`;
   }
   for (const c of spec.children) {
     if (typeof c === 'string') {

@@ -651,3 +651,27 @@ describe('chunk boundaries (spot checks; see chunking.test.ts for exhaustive spl
     assert.deepEqual(stanzas(e2), [{ name: 'a', attrs: {}, children: ['x]]y'] }]);
   });
 });
+
+describe('namespace prefixes (Namespaces in XML 1.0 §5)', () => {
+  const bad: [string, string][] = [
+    ['undeclared element prefix', '<message><foo:body>x</foo:body></message>'],
+    ['undeclared prefix on the stanza itself', '<foo:message/>'],
+    ['undeclared attribute prefix', "<message><body foo:lang='x'>x</body></message>"],
+    ['prefix declared on a sibling only', "<m><a xmlns:p='urn:p'/><p:b/></m>"],
+    ['empty prefixed declaration', "<m xmlns:p=''/>"],
+    ['the xmlns prefix on an element', '<xmlns:m/>'],
+  ];
+  for (const [what, body] of bad) {
+    it(`${what} → not-well-formed`, () => bodyError(body, 'not-well-formed'));
+  }
+
+  it('declared prefixes, xml:lang and the stream header prefix are fine', () => {
+    const events = inStream("<m xml:lang='en'><p:a xmlns:p='urn:p'><p:b p:c='1'/></p:a><q:d xmlns:q='urn:q'/><stream:error/></m>");
+    assert.equal(errorOf(events), undefined, JSON.stringify(events));
+    assert.equal(stanzas(events).length, 1);
+  });
+
+  it('declarations do not leak from one stanza to the next', () => {
+    bodyError("<a xmlns:p='urn:p'><p:b/></a><p:c/>", 'not-well-formed');
+  });
+});

@@ -181,6 +181,12 @@ function policy(message: string): Violation {
   return new Violation('policy-violation', message);
 }
 
+function declaredPrefixes(attrs: Record<string, string>): Set<string> {
+  const out = new Set<string>();
+  for (const a in attrs) if (a.startsWith('xmlns:')) out.add(a.slice(6));
+  return out;
+}
+
 export class StreamParser {
   private readonly h: StreamParserHandlers;
   private readonly maxBytes: number;
@@ -212,6 +218,8 @@ export class StreamParser {
   private bomIdx = 0;
   private streamName = '';
   private stack: Element[] = [];
+  /** Prefixes the stream header declares (in scope for every stanza). */
+  private streamPrefixes: ReadonlySet<string> = new Set();
   /** Set by scanName: the name contained bytes >= 0x80, and a hash of its bytes. */
   private nameHi = false;
   private nameHash = 0;
@@ -286,6 +294,7 @@ export class StreamParser {
     this.base = 0;
     this.declAt = 0;
     this.streamName = '';
+    this.streamPrefixes = new Set();
     this.queue.length = 0;
     this.endRequested = false;
   }
@@ -687,6 +696,7 @@ export class StreamParser {
         this.limitAbs = Infinity;
         this.declAt = -1;
         this.streamName = name;
+        this.streamPrefixes = declaredPrefixes(attrs);
         if (selfClosing) this.ctx = C_EPILOG;
         this.h.onStreamStart(name, attrs);
         if (selfClosing && this.gen === gen && this.state < S_ERROR) this.h.onStreamEnd();
@@ -697,6 +707,7 @@ export class StreamParser {
       default: {
         const depth = this.stack.length + 1;
         if (depth > this.maxDepth) throw policy(`element nesting deeper than ${this.maxDepth}`);
+        this.checkPrefixes(name, attrs);
         const el = new Element(name);
         el.attrs = attrs;
         if (depth > 1) {
@@ -717,6 +728,38 @@ export class StreamParser {
         }
       }
     }
+  }
+
+  /**
+   * Namespaces in XML 1.0 §5: every prefix used on an element or attribute
+   * must be declared on it, an ancestor or the stream header; otherwise the
+   * stanza is not namespace-well-formed and would reach its recipient broken.
+   * Costs nothing for the usual unprefixed stanza.
+   */
+  private checkPrefixes(name: string, attrs: Record<string, string>): void {
+    let c = name.indexOf(':');
+    if (c !== -1) this.requirePrefix(name.slice(0, c), attrs);
+    for (const a in attrs) {
+      c = a.indexOf(':');
+      if (c === -1) continue;
+      const prefix = a.slice(0, c);
+      if (prefix === 'xmlns') {
+        if (attrs[a] === '') throw nwf(`empty namespace declaration ${a}`);
+        continue;
+      }
+      this.requirePrefix(prefix, attrs);
+    }
+  }
+
+  private requirePrefix(prefix: string, attrs: Record<string, string>): void {
+    if (prefix === 'xml') return; // bound by definition
+    if (prefix === 'xmlns') throw nwf('the xmlns prefix cannot qualify a name');
+    const decl = `xmlns:${prefix}`;
+    if (Object.hasOwn(attrs, decl) || this.streamPrefixes.has(prefix)) return;
+    for (let i = this.stack.length - 1; i >= 0; i--) {
+      if (Object.hasOwn(this.stack[i]!.attrs, decl)) return;
+    }
+    throw nwf(`undeclared namespace prefix '${prefix}'`);
   }
 
   private endTag(b: Buffer, s: number, e: number): void {
