@@ -169,6 +169,11 @@ describe('faults (cluster)', () => {
     const duringOutage = await loginFails(srv(), { ...acc, node: 0, resource: 'outage', timeoutMs: 15_000 });
     t.diagnostic(`login during the Redis outage failed after ${Date.now() - outageStart} ms: ${duringOutage.message.slice(0, 200)}`);
     assert.equal(duringOutage.condition, 'temporary-auth-failure', duringOutage.message);
+    // A stanza during the outage fails alone (answered, type 'wait'); the stream stays up.
+    const duringIq = await probe(a, b.jid, 10_000);
+    t.diagnostic(`iq during the Redis outage: ${duringIq}`);
+    assert.equal(duringIq, 'error:internal-server-error');
+    assert.ok(a.isOnline, 'a Redis outage must not close client streams');
     await srv().redis.restart();
     const restartedAt = Date.now();
 

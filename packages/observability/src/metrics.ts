@@ -22,6 +22,8 @@ export interface Metrics {
   storeLatency: Histogram<'op'>;
   /** Bound sessions on this node. */
   sessions: Gauge;
+  /** Sessions in the whole registry (reported by the sm that reaps). */
+  registrySessions: Gauge;
   /** Items waiting in a named queue (mailboxes, write batches, …). */
   queueDepth: Gauge<'queue'>;
   /** Stream errors sent, by condition (RFC 6120 §4.9.3). */
@@ -113,6 +115,7 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       registers,
     }),
     sessions: new Gauge({ name: 'hyphae_sessions', help: 'Bound sessions on this node', registers }),
+    registrySessions: new Gauge({ name: 'hyphae_registry_sessions', help: 'Sessions in the whole registry (from the sm that reaps)', registers }),
     queueDepth: new Gauge({
       name: 'hyphae_queue_depth',
       help: 'Items waiting in a queue',

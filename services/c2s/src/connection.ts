@@ -23,6 +23,11 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 const MAX_AUTH_FAILURES = 3;
 const STANZAS = new Set(['message', 'presence', 'iq']);
 
+/** A transient backend failure: RFC 6120 §8.3.3.5 with type 'wait' (retry later). */
+function temporaryFailure(): StanzaError {
+  return new StanzaError('internal-server-error', 'Temporary failure; try again', { type: 'wait' });
+}
+
 export class C2sConnection {
   readonly id = randomBytes(8).toString('hex');
   private socket: Socket | TLSSocket;
@@ -269,7 +274,13 @@ export class C2sConnection {
       const invalid = validateIq(el);
       if (invalid) return this.sendError(el, invalid);
       delete el.attrs.from;
-      const answer = await this.rt.register.preAuth(el, this.domain ?? '', this.remoteAddress);
+      let answer: Element;
+      try {
+        answer = await this.rt.register.preAuth(el, this.domain ?? '', this.remoteAddress);
+      } catch (err) {
+        this.rt.logger.warn({ err, conn: this.id }, 'registration failed');
+        return this.sendError(el, temporaryFailure());
+      }
       delete answer.attrs.to;
       this.rt.metrics.registrations.inc({ result: answer.attrs.type === 'result' ? 'ok' : 'refused' });
       return this.send(answer);
@@ -420,10 +431,24 @@ export class C2sConnection {
       available: false,
       boundAt: Date.now(),
     };
+    let replaced: SessionEntry | null;
+    try {
+      replaced = await this.rt.stores.sessions.bind(jid.toBareString(), entry);
+    } catch (err) {
+      // Outcome unknown (the store was unreachable): take back whatever may
+      // have been written; the client may try binding again.
+      this.rt.logger.warn({ err, jid: jid.toString() }, 'bind failed');
+      this.rt.stores.sessions.unbind(jid.toBareString(), resource, entry.sessionId).catch(() => undefined);
+      return this.sendError(iq, temporaryFailure());
+    }
+    if (this.state !== 'open') {
+      // The connection went away while we were binding: leave no ghost behind.
+      this.rt.stores.sessions.unbind(jid.toBareString(), resource, entry.sessionId).catch(() => undefined);
+      return;
+    }
     this.jid = jid;
     this.entry = entry;
     this.rt.sessionStarted(this);
-    const replaced = await this.rt.stores.sessions.bind(jid.toBareString(), entry);
     // §7.7.2.2: the new session wins; the old one ends with <conflict/>, wherever it is.
     if (replaced && replaced.sessionId !== entry.sessionId) this.rt.closeSession(replaced, 'conflict', 'Replaced by a new connection');
     const res = new Element('bind', { xmlns: NS.bind });
@@ -460,9 +485,16 @@ export class C2sConnection {
     }
     // §8.1.2.1: the server stamps (or overrides) 'from' with the full JID.
     el.attrs.from = jid.toString();
-    if (el.name === 'presence' && !el.attrs.to && !(await this.presenceUpdate(el))) return;
     const started = performance.now();
-    await this.rt.router.route(el, jid);
+    try {
+      if (el.name === 'presence' && !el.attrs.to && !(await this.presenceUpdate(el))) return;
+      await this.rt.router.route(el, jid);
+    } catch (err) {
+      // A store or bus outage fails this stanza, not the stream: the sender
+      // is told to retry (invariant 2: answered, never silently lost).
+      this.rt.logger.warn({ err, jid: jid.toString(), kind: el.name }, 'routing failed');
+      return this.sendError(el, temporaryFailure());
+    }
     this.rt.metrics.routingLatency.observe({ path: el.name }, (performance.now() - started) / 1000);
   }
 

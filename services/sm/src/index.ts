@@ -59,7 +59,7 @@ export async function startSm(deps: SmDeps): Promise<SmService> {
         bus.publish(EVENTS.sessionUnbound, encodeEvent(ev));
       }
     }
-    metrics.sessions.set(await stores.sessions.count());
+    metrics.registrySessions.set(await stores.sessions.count());
     return reaped;
   };
 
