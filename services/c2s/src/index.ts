@@ -110,21 +110,25 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
 
   // Heartbeats keep this node's sessions in the registry (sm reaps a silent node).
   let lastBeat = Date.now();
-  let failed = false;
+  /** Beats left on which to re-record every session (after an outage). */
+  let rebindBeats = 0;
   const beat = async () => {
     try {
       await stores.sessions.heartbeat(nodeId, config.sm.nodeTtlMs);
       const gap = Date.now() - lastBeat;
       lastBeat = Date.now();
-      if (failed || gap > config.sm.nodeTtlMs) {
+      if (gap > config.sm.nodeTtlMs) rebindBeats = 2;
+      if (rebindBeats > 0) {
         // The registry was out of reach: sm may have reaped us, or a restarted
-        // Redis may have lost everything. Put our live sessions back.
-        failed = false;
+        // Redis may have lost everything. Put our live sessions back — twice,
+        // since a purge decided just before this beat may land just after it
+        // (re-recording is idempotent).
+        rebindBeats--;
         log.warn({ gapMs: gap, sessions: rt.sessions.size }, 'registry is back; re-recording sessions');
         for (const conn of rt.sessions.values()) await conn.rebind();
       }
     } catch (err) {
-      failed = true;
+      rebindBeats = 2;
       log.warn({ err }, 'heartbeat failed');
     }
   };

@@ -39,13 +39,35 @@ export async function startSm(deps: SmDeps): Promise<SmService> {
   const holder = config.nodeId;
   let leader = false;
   let running = false;
+  /**
+   * No node can heartbeat while the store is out of reach, so expiries seen
+   * right after an outage prove nothing: purge only once every live node has
+   * had a full TTL to heartbeat again.
+   */
+  let graceUntil = 0;
+  let storeFailed = false;
 
   const sweep = async (): Promise<number> => {
+    try {
+      return await sweepOnce();
+    } catch (err) {
+      storeFailed = true;
+      throw err;
+    }
+  };
+
+  const sweepOnce = async (): Promise<number> => {
     leader = await stores.sessions.lease(LEASE, holder, config.sm.nodeTtlMs);
+    if (storeFailed) {
+      storeFailed = false;
+      graceUntil = now() + config.sm.nodeTtlMs;
+      log.info({ graceMs: config.sm.nodeTtlMs }, 'store reachable again; reaping resumes after a grace period');
+    }
     if (!leader) return 0;
     const nodes = await stores.sessions.nodes();
     const t = now();
     metrics.nodesAlive.set(nodes.filter((n) => n.expiresAt > t).length);
+    if (t < graceUntil) return 0;
     let reaped = 0;
     for (const n of nodes) {
       if (n.expiresAt > t) continue;

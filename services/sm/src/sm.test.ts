@@ -50,3 +50,35 @@ test('a silent node is purged, its sessions announced; live nodes are left alone
   await stores.close();
   await rm(dir, { recursive: true, force: true });
 });
+
+test('after a store outage, expired nodes get a grace period of one TTL before they are reaped', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'hy-sm-'));
+  const stores = await openEmbeddedStores({ dir });
+  let down = false;
+  const realLease = stores.sessions.lease.bind(stores.sessions);
+  stores.sessions.lease = async (...args) => {
+    if (down) throw new Error('store unreachable');
+    return realLease(...args);
+  };
+  const bus = createMemoryBus();
+  let t = 1_000_000;
+  const config = { ...defaultConfig(), nodeId: 'sm-1', sm: { heartbeatIntervalMs: 60_000, nodeTtlMs: 200 } };
+  const logger = createLogger({ service: 'test', level: 'silent' });
+  const metrics = createMetrics({ service: 'test', node: 'sm-1', defaultMetrics: false });
+  const sm = await startSm({ config, bus, stores, logger, metrics, now: () => t });
+  await stores.sessions.heartbeat('c2s-1', 50);
+  await stores.sessions.bind('a@example.org', { resource: 'r', sessionId: 's1', node: 'c2s-1', priority: 0, available: true, boundAt: 0 });
+  down = true;
+  await assert.rejects(sm.sweep(), /unreachable/);
+  down = false;
+  await new Promise((r) => setTimeout(r, 100)); // the heartbeat has expired meanwhile
+  t = Date.now();
+  assert.equal(await sm.sweep(), 0, 'no purge right after the outage');
+  assert.equal((await stores.sessions.list('a@example.org')).length, 1);
+  t += 250;
+  assert.equal(await sm.sweep(), 1, 'a node still silent after the grace period is reaped');
+  await sm.stop();
+  await bus.close();
+  await stores.close();
+  await rm(dir, { recursive: true, force: true });
+});
