@@ -27,21 +27,9 @@ export type { XmlElement };
 
 process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
 
-export const NS = {
-  stream: 'http://etherx.jabber.org/streams',
-  streams: 'urn:ietf:params:xml:ns:xmpp-streams',
-  stanzas: 'urn:ietf:params:xml:ns:xmpp-stanzas',
-  tls: 'urn:ietf:params:xml:ns:xmpp-tls',
-  sasl: 'urn:ietf:params:xml:ns:xmpp-sasl',
-  bind: 'urn:ietf:params:xml:ns:xmpp-bind',
-  session: 'urn:ietf:params:xml:ns:xmpp-session',
-  register: 'jabber:iq:register',
-  registerFeature: 'http://jabber.org/features/iq-register',
-  ping: 'urn:xmpp:ping',
-  version: 'jabber:iq:version',
-  discoInfo: 'http://jabber.org/protocol/disco#info',
-  discoItems: 'http://jabber.org/protocol/disco#items',
-} as const;
+// Namespaces are protocol facts: one table, shared with the server.
+import { NS } from '@hyphae/stanza';
+export { NS };
 
 const DEFAULT_WAIT_MS = 10_000;
 
