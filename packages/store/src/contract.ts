@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { Account, SessionEntry, Stores } from './types.js';
+import type { Account, RosterItem, SessionEntry, Stores } from './types.js';
 
 export interface ContractSubject {
   stores: Stores;
@@ -42,6 +42,10 @@ function byCodePoint(a: string, b: string): number {
 }
 
 const ids = (xs: { sessionId: string }[]): string[] => xs.map((x) => x.sessionId).sort();
+
+function item(jid: string, over: Partial<RosterItem> = {}): RosterItem {
+  return { jid, groups: [], subscription: 'none', ask: false, approved: false, ...over };
+}
 
 export function storeContract(name: string, make: () => Promise<ContractSubject>): void {
   describe(`${name}: store contract`, () => {
@@ -323,6 +327,354 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
         assert.equal(new Set(removed.map((r) => r.sessionId)).size, removed.length);
         for (const r of removed) assert.ok(olds.some((o) => o.sessionId === r.sessionId));
         assert.equal(await s.sessions.count(), 50);
+      });
+    });
+
+    describe('session presence', () => {
+      const bare = 'juliet@example.com';
+      const pres = '<presence xmlns="jabber:client" from="juliet@example.com/r"><show>away</show><status>ünï / 😀</status></presence>';
+
+      it('bind keeps a given presence; update sets, keeps and clears it', async () => {
+        const e = entry('r', 'n1', { presence: pres });
+        assert.equal(await s.sessions.bind(bare, e), null);
+        assert.deepEqual(await s.sessions.get(bare, 'r'), e);
+        const plain = entry('p', 'n1');
+        await s.sessions.bind(bare, plain);
+        assert.equal('presence' in ((await s.sessions.get(bare, 'p')) ?? {}), false, 'absent when never set');
+        assert.equal(await s.sessions.update(bare, 'p', plain.sessionId, { presence: pres, available: true }), true);
+        assert.deepEqual(await s.sessions.get(bare, 'p'), { ...plain, available: true, presence: pres });
+        assert.equal(await s.sessions.update(bare, 'p', plain.sessionId, { priority: 3 }), true);
+        assert.equal((await s.sessions.get(bare, 'p'))?.presence, pres, 'a patch without presence keeps it');
+        assert.equal(await s.sessions.update(bare, 'p', plain.sessionId, { presence: '', available: false }), true);
+        assert.deepEqual(await s.sessions.get(bare, 'p'), { ...plain, priority: 3 }, "'' clears it (field absent)");
+        assert.equal(await s.sessions.update(bare, 'p', 'stale', { presence: pres }), false);
+        assert.equal((await s.sessions.get(bare, 'p'))?.presence, undefined);
+        const listed = (await s.sessions.list(bare)).find((x) => x.resource === 'r');
+        assert.equal(listed?.presence, pres);
+        assert.deepEqual((await s.sessions.sessionsOf('n1')).find((x) => x.resource === 'r')?.presence, pres);
+      });
+    });
+
+    describe('rosters', () => {
+      const bare = 'juliet@example.com';
+
+      it('an unknown roster is version 0, empty', async () => {
+        assert.deepEqual(await s.rosters.get(bare), { version: 0, items: [] });
+        assert.equal(await s.rosters.getItem(bare, 'romeo@example.net'), null);
+        assert.equal(await s.rosters.count(bare), 0);
+      });
+
+      it('sets, replaces, gets and removes items; each change bumps the version by one', async () => {
+        const romeo = item('romeo@example.net', { name: 'Romeo', groups: ['Friends', 'Verona'], subscription: 'both' });
+        assert.equal(await s.rosters.setItem(bare, romeo), 1);
+        assert.deepEqual(await s.rosters.getItem(bare, 'romeo@example.net'), romeo);
+        const nurse = item('nurse@example.com', { ask: true, approved: true });
+        assert.equal(await s.rosters.setItem(bare, nurse), 2);
+        const got = await s.rosters.getItem(bare, 'nurse@example.com');
+        assert.deepEqual(got, nurse);
+        assert.equal(got && 'name' in got, false, 'no name stays absent');
+        const renamed = { ...romeo, name: 'R', groups: ['Verona'], subscription: 'to' as const };
+        assert.equal(await s.rosters.setItem(bare, renamed), 3, 'a replace bumps too');
+        assert.deepEqual(await s.rosters.get(bare), { version: 3, items: [nurse, renamed] });
+        assert.equal(await s.rosters.count(bare), 2);
+        assert.equal(await s.rosters.removeItem(bare, 'nurse@example.com'), 4);
+        assert.equal(await s.rosters.removeItem(bare, 'nurse@example.com'), null, 'a missing item: null');
+        assert.equal(await s.rosters.removeItem(bare, 'nobody@example.com'), null);
+        assert.deepEqual(await s.rosters.get(bare), { version: 4, items: [renamed] }, 'no bump for a missing item');
+        // Other users' rosters (including one whose JID extends this one) are separate.
+        assert.deepEqual(await s.rosters.get('juliet@example.co'), { version: 0, items: [] });
+        assert.equal(await s.rosters.setItem('juliet@example.com2', item('x@y')), 1);
+        assert.equal(await s.rosters.count(bare), 1);
+      });
+
+      it('lists items by contact in code point order', async () => {
+        const jids = ['romeo@example.net', 'b@x', 'a@x', 'ünï@x', '日本@x', '😀@x', 'ｚ@x', 'a{b}%@x', 'A@x'];
+        for (const j of jids) await s.rosters.setItem(bare, item(j));
+        const r = await s.rosters.get(bare);
+        assert.deepEqual(r.items.map((i) => i.jid), [...jids].sort(byCodePoint));
+        assert.equal(r.version, jids.length);
+      });
+
+      it('returns copies: changing a result does not change the roster', async () => {
+        const i = item('romeo@example.net', { groups: ['A'] });
+        await s.rosters.setItem(bare, i);
+        i.groups.push('B');
+        const got = await s.rosters.getItem(bare, 'romeo@example.net');
+        assert.deepEqual(got?.groups, ['A']);
+        got?.groups.push('C');
+        assert.deepEqual((await s.rosters.get(bare)).items[0]?.groups, ['A']);
+      });
+
+      it('concurrent setItem/removeItem: no lost update, versions 1..n each once', async () => {
+        const n = 60;
+        const versions = await Promise.all(
+          Array.from({ length: n }, (_, i) => s.rosters.setItem(bare, item(`c${i % 20}@example.net`, { name: `v${i}` }))),
+        );
+        assert.deepEqual([...versions].sort((a, b) => a - b), Array.from({ length: n }, (_, i) => i + 1));
+        const removals = await Promise.all(Array.from({ length: 10 }, (_, i) => s.rosters.removeItem(bare, `c${i}@example.net`)));
+        assert.deepEqual([...removals].sort((a, b) => (a ?? 0) - (b ?? 0)), Array.from({ length: 10 }, (_, i) => n + i + 1));
+        const r = await s.rosters.get(bare);
+        assert.equal(r.version, n + 10);
+        assert.equal(r.items.length, 10);
+        assert.equal(await s.rosters.count(bare), 10);
+        // Each contact holds the write that got the highest version for it.
+        for (const it of r.items) {
+          const k = Number(it.jid.slice(1, it.jid.indexOf('@')));
+          const mine = versions.map((v, i) => ({ v, i })).filter(({ i }) => i % 20 === k);
+          const last = mine.reduce((a, b) => (b.v > a.v ? b : a));
+          assert.equal(it.name, `v${last.i}`);
+        }
+      });
+
+      it('deleteAll forgets items and version', async () => {
+        await s.rosters.setItem(bare, item('a@x'));
+        await s.rosters.setItem(bare, item('b@x'));
+        await s.rosters.setItem('romeo@example.net', item('a@x'));
+        await s.rosters.deleteAll(bare);
+        assert.deepEqual(await s.rosters.get(bare), { version: 0, items: [] });
+        assert.equal(await s.rosters.count(bare), 0);
+        assert.equal((await s.rosters.get('romeo@example.net')).version, 1);
+        await s.rosters.deleteAll('nobody@example.com');
+      });
+
+      it('rejects bad items with a StoreError and writes nothing', async () => {
+        const bad: unknown[] = [
+          item(''),
+          { ...item('a@x'), groups: 'Friends' },
+          { ...item('a@x'), groups: ['A', 1] },
+          { ...item('a@x'), groups: ['A', 'A'] },
+          { ...item('a@x'), subscription: 'maybe' },
+          { ...item('a@x'), name: 5 },
+          { ...item('a@x'), ask: 'yes' },
+        ];
+        for (const b of bad) await assert.rejects(s.rosters.setItem(bare, b as RosterItem), { name: 'StoreError' }, JSON.stringify(b));
+        await assert.rejects(s.rosters.setItem('', item('a@x')), { name: 'StoreError' });
+        await assert.rejects(s.rosters.removeItem(bare, ''), { name: 'StoreError' });
+        assert.deepEqual(await s.rosters.get(bare), { version: 0, items: [] });
+      });
+
+      it('keeps rosters and versions across a reopen', async (t) => {
+        if (!subject.reopen) return t.skip('backend has no reopen');
+        const a = item('a@x', { name: 'A', groups: ['G'], subscription: 'from', approved: true });
+        await s.rosters.setItem(bare, a);
+        await s.rosters.setItem(bare, item('b@x'));
+        await s.rosters.removeItem(bare, 'b@x');
+        s = await subject.reopen();
+        assert.deepEqual(await s.rosters.get(bare), { version: 3, items: [a] });
+        assert.equal(await s.rosters.setItem(bare, item('c@x')), 4);
+      });
+    });
+
+    describe('offline', () => {
+      const bare = 'juliet@example.com';
+      const msg = (i: number): string => `<message xmlns="jabber:client" to="${bare}" id="m${i}"><body>#${i} ü😀</body></message>`;
+
+      it('pushes, counts and takes in order; take empties', async () => {
+        assert.deepEqual(await s.offline.take(bare), []);
+        assert.equal(await s.offline.count(bare), 0);
+        for (let i = 0; i < 100; i++) assert.equal(await s.offline.push(bare, msg(i), 1000), true);
+        await s.offline.push('romeo@example.net', msg(-1), 1000);
+        await s.offline.push('juliet@example.com2', msg(-2), 1000);
+        assert.equal(await s.offline.count(bare), 100);
+        assert.deepEqual(await s.offline.take(bare), Array.from({ length: 100 }, (_, i) => msg(i)));
+        assert.equal(await s.offline.count(bare), 0);
+        assert.deepEqual(await s.offline.take(bare), []);
+        assert.deepEqual(await s.offline.take('romeo@example.net'), [msg(-1)]);
+        // A queue emptied and filled again keeps order.
+        for (let i = 0; i < 3; i++) await s.offline.push(bare, msg(i), 10);
+        assert.deepEqual(await s.offline.take(bare), [msg(0), msg(1), msg(2)]);
+      });
+
+      it('enforces the cap exactly', async () => {
+        for (let i = 0; i < 5; i++) assert.equal(await s.offline.push(bare, msg(i), 5), true);
+        assert.equal(await s.offline.push(bare, msg(5), 5), false);
+        assert.equal(await s.offline.count(bare), 5);
+        assert.equal(await s.offline.push(bare, msg(5), 6), true, 'the cap is per call');
+        assert.equal(await s.offline.push('romeo@example.net', msg(0), 0), false, 'cap 0 stores nothing');
+        assert.equal(await s.offline.count('romeo@example.net'), 0);
+        await assert.rejects(s.offline.push(bare, msg(0), -1), { name: 'StoreError' });
+        await assert.rejects(s.offline.push(bare, msg(0), 1.5), { name: 'StoreError' });
+        await assert.rejects(s.offline.push('', msg(0), 5), { name: 'StoreError' });
+      });
+
+      it('concurrent pushes: the cap holds exactly, no stanza lost or doubled', async () => {
+        const results = await Promise.all(Array.from({ length: 50 }, (_, i) => s.offline.push(bare, msg(i), 20)));
+        assert.equal(results.filter(Boolean).length, 20);
+        const taken = await s.offline.take(bare);
+        assert.deepEqual([...taken].sort(), results.flatMap((ok, i) => (ok ? [msg(i)] : [])).sort());
+      });
+
+      it('concurrent take: every stanza is taken exactly once', async () => {
+        for (let i = 0; i < 30; i++) await s.offline.push(bare, msg(i), 100);
+        const [a, b, c] = await Promise.all([s.offline.take(bare), s.offline.push(bare, msg(30), 100), s.offline.take(bare)]);
+        assert.equal(b, true);
+        const all = [...a, ...c];
+        assert.deepEqual(all.sort(), Array.from({ length: 31 }, (_, i) => msg(i)).sort());
+      });
+
+      it('deleteAll empties one queue', async () => {
+        await s.offline.push(bare, msg(0), 10);
+        await s.offline.push('romeo@example.net', msg(1), 10);
+        await s.offline.deleteAll(bare);
+        assert.equal(await s.offline.count(bare), 0);
+        assert.deepEqual(await s.offline.take(bare), []);
+        assert.equal(await s.offline.count('romeo@example.net'), 1);
+      });
+
+      it('keeps offline messages across a reopen, in order', async (t) => {
+        if (!subject.reopen) return t.skip('backend has no reopen');
+        for (let i = 0; i < 10; i++) await s.offline.push(bare, msg(i), 100);
+        s = await subject.reopen();
+        assert.equal(await s.offline.count(bare), 10);
+        assert.equal(await s.offline.push(bare, msg(10), 11), true);
+        assert.equal(await s.offline.push(bare, msg(11), 11), false, 'the cap counts what survived');
+        assert.deepEqual(await s.offline.take(bare), Array.from({ length: 11 }, (_, i) => msg(i)));
+      });
+    });
+
+    describe('presence', () => {
+      const bare = 'juliet@example.com';
+      const sub = (from: string): string => `<presence xmlns="jabber:client" type="subscribe" from="${from}" to="${bare}"/>`;
+
+      it('pending-in: set, has, list sorted, replace, remove', async () => {
+        assert.deepEqual(await s.presence.listPendingIn(bare), []);
+        assert.equal(await s.presence.hasPendingIn(bare, 'romeo@example.net'), false);
+        for (const c of ['romeo@example.net', 'benvolio@example.net', '😀@x', 'ünï@x']) await s.presence.setPendingIn(bare, c, sub(c));
+        await s.presence.setPendingIn('juliet@example.com2', 'x@y', sub('x@y'));
+        assert.equal(await s.presence.hasPendingIn(bare, 'romeo@example.net'), true);
+        assert.equal(await s.presence.hasPendingIn(bare, 'x@y'), false);
+        await s.presence.setPendingIn(bare, 'romeo@example.net', 'again');
+        assert.deepEqual(await s.presence.listPendingIn(bare), [
+          { contact: 'benvolio@example.net', stanza: sub('benvolio@example.net') },
+          { contact: 'romeo@example.net', stanza: 'again' },
+          { contact: 'ünï@x', stanza: sub('ünï@x') },
+          { contact: '😀@x', stanza: sub('😀@x') },
+        ]);
+        assert.equal(await s.presence.removePendingIn(bare, 'romeo@example.net'), true);
+        assert.equal(await s.presence.removePendingIn(bare, 'romeo@example.net'), false);
+        assert.equal(await s.presence.hasPendingIn(bare, 'romeo@example.net'), false);
+        assert.equal((await s.presence.listPendingIn(bare)).length, 3);
+        await assert.rejects(s.presence.setPendingIn(bare, '', 'x'), { name: 'StoreError' });
+      });
+
+      it('directed presence: add (idempotent), remove, take per full JID', async () => {
+        const full = `${bare}/balcony`;
+        assert.deepEqual(await s.presence.takeDirected(full), []);
+        await s.presence.addDirected(full, 'romeo@example.net/orchard');
+        await s.presence.addDirected(full, 'room@muc.example/nick');
+        await s.presence.addDirected(full, 'romeo@example.net/orchard');
+        await s.presence.addDirected(full, 'nurse@example.com');
+        await s.presence.addDirected(`${bare}/garden`, 'romeo@example.net/orchard');
+        await s.presence.addDirected('juliet@example.com2/balcony', 'x@y');
+        await s.presence.removeDirected(full, 'nurse@example.com');
+        await s.presence.removeDirected(full, 'never@added');
+        assert.deepEqual(await s.presence.takeDirected(full), ['romeo@example.net/orchard', 'room@muc.example/nick']);
+        assert.deepEqual(await s.presence.takeDirected(full), [], 'take empties');
+        assert.deepEqual(await s.presence.takeDirected(`${bare}/garden`), ['romeo@example.net/orchard']);
+        // Removing the last target leaves nothing behind.
+        await s.presence.addDirected(full, 'a@x');
+        await s.presence.removeDirected(full, 'a@x');
+        assert.deepEqual(await s.presence.takeDirected(full), []);
+        assert.deepEqual(await s.presence.takeDirected('juliet@example.com2/balcony'), ['x@y']);
+        await assert.rejects(s.presence.addDirected(bare, 'a@x'), { name: 'StoreError' }, 'a bare JID is not a full JID');
+        await assert.rejects(s.presence.addDirected(`${bare}/r`, ''), { name: 'StoreError' });
+      });
+
+      it('a resource may contain slashes and braces', async () => {
+        const full = `${bare}/a/b{c}%`;
+        await s.presence.addDirected(full, 't@x');
+        assert.deepEqual(await s.presence.takeDirected(`${bare}/a`), []);
+        assert.deepEqual(await s.presence.takeDirected(full), ['t@x']);
+      });
+
+      it('deleteAll forgets pending-in and every resource\u2019s directed presence of one account', async () => {
+        await s.presence.setPendingIn(bare, 'romeo@example.net', 'x');
+        await s.presence.addDirected(`${bare}/a`, 't1@x');
+        await s.presence.addDirected(`${bare}/b`, 't2@x');
+        await s.presence.setPendingIn('romeo@example.net', bare, 'y');
+        await s.presence.addDirected('romeo@example.net/a', 't3@x');
+        await s.presence.deleteAll(bare);
+        assert.deepEqual(await s.presence.listPendingIn(bare), []);
+        assert.deepEqual(await s.presence.takeDirected(`${bare}/a`), []);
+        assert.deepEqual(await s.presence.takeDirected(`${bare}/b`), []);
+        assert.deepEqual(await s.presence.listPendingIn('romeo@example.net'), [{ contact: bare, stanza: 'y' }]);
+        assert.deepEqual(await s.presence.takeDirected('romeo@example.net/a'), ['t3@x']);
+        await s.presence.deleteAll('nobody@example.com');
+      });
+
+      it('keeps pending-in across a reopen', async (t) => {
+        if (!subject.reopen) return t.skip('backend has no reopen');
+        await s.presence.setPendingIn(bare, 'romeo@example.net', sub('romeo@example.net'));
+        s = await subject.reopen();
+        assert.equal(await s.presence.hasPendingIn(bare, 'romeo@example.net'), true);
+        assert.deepEqual(await s.presence.listPendingIn(bare), [{ contact: 'romeo@example.net', stanza: sub('romeo@example.net') }]);
+      });
+    });
+
+    describe('coordination', () => {
+      it('join, members sorted, leave; groups are separate', async () => {
+        assert.deepEqual(await s.coordination.members('roster'), []);
+        await s.coordination.join('roster', 'node-b', 60_000);
+        await s.coordination.join('roster', 'node-a', 60_000);
+        await s.coordination.join('roster', 'node-b', 60_000);
+        await s.coordination.join('muc', 'node-c', 60_000);
+        assert.deepEqual(await s.coordination.members('roster'), ['node-a', 'node-b']);
+        assert.deepEqual(await s.coordination.members('muc'), ['node-c']);
+        await s.coordination.leave('roster', 'node-a');
+        await s.coordination.leave('roster', 'never');
+        assert.deepEqual(await s.coordination.members('roster'), ['node-b']);
+      });
+
+      it('members expire unless they join again', async () => {
+        await s.coordination.join('g', 'short', 80);
+        await s.coordination.join('g', 'long', 60_000);
+        await s.coordination.join('g', 'renewed', 80);
+        assert.deepEqual(await s.coordination.members('g'), ['long', 'renewed', 'short']);
+        await sleep(50);
+        await s.coordination.join('g', 'renewed', 80);
+        await sleep(60);
+        assert.deepEqual(await s.coordination.members('g'), ['long', 'renewed']);
+        await sleep(100);
+        assert.deepEqual(await s.coordination.members('g'), ['long']);
+        await s.coordination.join('g', 'short', 60_000);
+        assert.deepEqual(await s.coordination.members('g'), ['long', 'short'], 'an expired member can come back');
+      });
+
+      it('leases: acquire, renew, refuse, release, expiry, holders', async () => {
+        assert.deepEqual(await s.coordination.holders(['shard:0', 'shard:1']), [null, null]);
+        assert.equal(await s.coordination.acquire('shard:0', 'a', 150), true);
+        assert.equal(await s.coordination.acquire('shard:0', 'a', 150), true, 'renew');
+        assert.equal(await s.coordination.acquire('shard:0', 'b', 150), false, 'refuse another');
+        assert.equal(await s.coordination.acquire('shard:1', 'b', 60_000), true);
+        assert.deepEqual(await s.coordination.holders(['shard:0', 'shard:1', 'shard:2', 'shard:0']), ['a', 'b', null, 'a']);
+        assert.deepEqual(await s.coordination.holders([]), []);
+        assert.equal(await s.coordination.release('shard:1', 'a'), false, 'not the holder');
+        assert.equal(await s.coordination.release('shard:1', 'b'), true);
+        assert.equal(await s.coordination.release('shard:1', 'b'), false, 'already released');
+        assert.equal(await s.coordination.acquire('shard:1', 'a', 60_000), true, 'free after release');
+        await sleep(100);
+        assert.equal(await s.coordination.acquire('shard:0', 'a', 150), true, 'renewal extends');
+        await sleep(100);
+        assert.equal(await s.coordination.acquire('shard:0', 'b', 150), false, 'still held after renewal');
+        await sleep(120);
+        assert.deepEqual(await s.coordination.holders(['shard:0']), [null], 'expired');
+        assert.equal(await s.coordination.release('shard:0', 'a'), false, 'an expired lease is not released');
+        assert.equal(await s.coordination.acquire('shard:0', 'b', 150), true, 'taken over after expiry');
+        assert.deepEqual(await s.coordination.holders(['shard:0', 'shard:1']), ['b', 'a']);
+      });
+
+      it('concurrent acquires: exactly one holder', async () => {
+        const got = await Promise.all(Array.from({ length: 20 }, (_, i) => s.coordination.acquire('contested', `n${i}`, 60_000)));
+        assert.equal(got.filter(Boolean).length, 1);
+        assert.deepEqual(await s.coordination.holders(['contested']), [`n${got.indexOf(true)}`]);
+      });
+
+      it('shares the lease namespace with sessions.lease()', async () => {
+        assert.equal(await s.sessions.lease('sm-reaper', 'x', 60_000), true);
+        assert.deepEqual(await s.coordination.holders(['sm-reaper']), ['x']);
+        assert.equal(await s.coordination.acquire('sm-reaper', 'y', 60_000), false);
+        assert.equal(await s.coordination.release('sm-reaper', 'x'), true);
+        assert.equal(await s.sessions.lease('sm-reaper', 'y', 60_000), true);
       });
     });
   });

@@ -1,47 +1,20 @@
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
+import { LmdbOfflineStore } from './lmdb-offline.js';
+import { LmdbPresenceStore } from './lmdb-presence.js';
+import { LmdbRosterStore } from './lmdb-rosters.js';
+import { compositeKey, guard, keySuffix, prefixRange } from './lmdb-util.js';
+import { MemoryCoordinationStore, MemoryLeases } from './memory-coordination.js';
 import { MemorySessionStore } from './memory-sessions.js';
-import { StoreError, type Account, type AccountStore, type StoredCredentials, type Stores } from './types.js';
+import { StoreError, type Account, type AccountStore, type RosterItem, type StoredCredentials, type Stores } from './types.js';
 
 export interface EmbeddedStoreOptions {
   /** Directory of the LMDB environment; created if missing. */
   dir: string;
 }
 
-/**
- * LMDB refuses keys longer than this (its compile-time MDB_MAXKEYSIZE as
- * built by lmdb-js). RFC 7622 allows 1023 bytes per JID part, so a pathological
- * domain + localpart pair can exceed it; we say so instead of failing obscurely.
- */
-const MAX_KEY_BYTES = 1978;
-const SEP = 0x00;
-
-/**
- * Account key: UTF-8(domain) NUL UTF-8(username). NUL cannot occur in a
- * prepared JID part, so a domain's accounts are exactly the keys in
- * [domain NUL, domain \x01): list(domain) is one range scan, already in
- * UTF-8 byte order (= Unicode code point order, the order Redis's ZRANGE
- * gives too).
- */
 function accountKey(domain: string, username: string): Buffer {
-  if (domain.includes('\u0000') || username.includes('\u0000')) throw new StoreError('NUL in a JID part');
-  const key = Buffer.concat([Buffer.from(domain, 'utf8'), Buffer.from([SEP]), Buffer.from(username, 'utf8')]);
-  if (key.length > MAX_KEY_BYTES) throw new StoreError(`account key too long for the embedded store (${key.length} > ${MAX_KEY_BYTES} bytes)`);
-  return key;
-}
-
-function domainRange(domain: string): { start: Buffer; end: Buffer } {
-  const d = Buffer.from(domain, 'utf8');
-  return { start: Buffer.concat([d, Buffer.from([SEP])]), end: Buffer.concat([d, Buffer.from([SEP + 1])]) };
-}
-
-async function guard<T>(op: string, fn: () => T | Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof StoreError) throw err;
-    throw new StoreError(`embedded store: ${op} failed: ${(err as Error)?.message ?? String(err)}`, { cause: err });
-  }
+  return compositeKey('account', domain, username);
 }
 
 function copyAccount(a: Account): Account {
@@ -100,35 +73,59 @@ class LmdbAccountStore implements AccountStore {
 
   list(domain: string): Promise<string[]> {
     return guard('list accounts', () => {
-      const { start, end } = domainRange(domain);
-      const skip = start.length;
-      return [...this.db.getKeys({ start, end })].map((k) => Buffer.from(k).subarray(skip).toString('utf8'));
+      // Account key: UTF-8(domain) NUL UTF-8(username), so this is one range
+      // scan in code point order (the order Redis's ZRANGE gives too).
+      return [...this.db.getKeys(prefixRange(domain))].map((k) => keySuffix(k, domain));
     });
   }
 }
 
 /**
- * Stores for one-process mode: accounts durable in LMDB under `dir`, the
- * session registry and leases in memory (see MemorySessionStore for why),
- * store clock = this process's Date.now().
+ * Stores for one-process mode, store clock = this process's Date.now():
+ * durable in LMDB under `dir` — accounts, rosters, offline queues and
+ * pending-in subscription requests (one environment, a named database each);
+ * in memory — the session registry, directed presence, group memberships and
+ * leases, which describe live streams and instances and would only be ghosts
+ * after a restart (see MemorySessionStore).
+ *
+ * | database    | key                      | value                 |
+ * |-------------|--------------------------|-----------------------|
+ * | accounts    | domain NUL user          | Account (JSON)        |
+ * | rosters     | bare NUL contact         | RosterItem (JSON)     |
+ * | rosterver   | bare                     | roster version        |
+ * | offline     | bare NUL seq (6 B BE)    | stanza (string)       |
+ * | pendingin   | bare NUL contact         | stanza (string)       |
  */
 export async function openEmbeddedStores(opts: EmbeddedStoreOptions): Promise<Stores> {
   let root: RootDatabase;
   let accounts: Database<Account, Buffer>;
+  let rosterItems: Database<RosterItem, Buffer>;
+  let rosterVersions: Database<number, string>;
+  let offline: Database<string, Buffer>;
+  let pendingIn: Database<string, Buffer>;
   try {
     mkdirSync(opts.dir, { recursive: true });
     root = open({ path: opts.dir });
-    // A named database per kind of record, so rosters, offline queues… can
-    // join the same environment (and its transactions) later.
+    // A named database per kind of record, all in one environment, so one
+    // write transaction can span them (a roster item and its version).
     accounts = root.openDB<Account, Buffer>({ name: 'accounts', keyEncoding: 'binary', encoding: 'json' });
+    rosterItems = root.openDB<RosterItem, Buffer>({ name: 'rosters', keyEncoding: 'binary', encoding: 'json' });
+    rosterVersions = root.openDB<number, string>({ name: 'rosterver', encoding: 'json' });
+    offline = root.openDB<string, Buffer>({ name: 'offline', keyEncoding: 'binary', encoding: 'string' });
+    pendingIn = root.openDB<string, Buffer>({ name: 'pendingin', keyEncoding: 'binary', encoding: 'string' });
   } catch (err) {
     throw new StoreError(`cannot open the embedded store in ${opts.dir}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
+  const leases = new MemoryLeases();
   let closed = false;
   return {
     kind: 'embedded',
     accounts: new LmdbAccountStore(accounts),
-    sessions: new MemorySessionStore(),
+    sessions: new MemorySessionStore(Date.now, leases),
+    rosters: new LmdbRosterStore(rosterItems, rosterVersions),
+    offline: new LmdbOfflineStore(offline),
+    presence: new LmdbPresenceStore(pendingIn),
+    coordination: new MemoryCoordinationStore(Date.now, leases),
     isReady: () => !closed,
     async close(): Promise<void> {
       if (closed) return;

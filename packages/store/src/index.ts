@@ -1,10 +1,13 @@
 /**
- * @hyphae/store — domain stores behind narrow interfaces: accounts (durable)
- * and the session registry (routing state). Embedded (LMDB on disk + memory)
- * and Redis implementations share one contract test suite.
+ * @hyphae/store — domain stores behind narrow interfaces: accounts, rosters,
+ * offline queues and pending-in subscriptions (durable), the session
+ * registry, directed presence and service coordination (live state).
+ * Embedded (LMDB on disk + memory) and Redis implementations share one
+ * contract test suite.
  */
 export type {
   Account, StoredCredentials, AccountStore, SessionEntry, BoundSession, SessionStore, NodeInfo, Stores,
+  SubscriptionState, RosterItem, Roster, RosterStore, OfflineStore, PresenceStore, CoordinationStore,
 } from './types.js';
 export { StoreError } from './types.js';
 export { openEmbeddedStores } from './embedded.js';

@@ -30,6 +30,14 @@ export async function measure(s: Stores): Promise<string> {
   r['list'] = await time(N, (i) => s.sessions.list(bare(i)));
   r['update'] = await time(N, (i) => s.sessions.update(bare(i), 'r', `${sids[i]}b`, { available: true, priority: 1 }));
   r['unbind'] = await time(N, (i) => s.sessions.unbind(bare(i), 'r', `${sids[i]}b`));
+  const contact = (i: number): string => `contact${i % 100}@bench.example`;
+  r['roster.setItem'] = await time(N, (i) =>
+    s.rosters.setItem(bare(i % 10), { jid: contact(i), name: `C ${i}`, groups: ['Friends'], subscription: 'both', ask: false, approved: false }),
+  );
+  r['roster.get(100 items)'] = await time(N, (i) => s.rosters.get(bare(i % 10)));
+  const stanza = `<message xmlns="jabber:client" to="u@bench.example" type="chat"><body>${'x'.repeat(200)}</body></message>`;
+  r['offline.push'] = await time(N, (i) => s.offline.push(bare(i % 100), stanza, 1000));
+  r['offline.take(10)'] = await time(100, (i) => s.offline.take(bare(i)));
   return Object.entries(r)
     .map(([k, v]) => `${k} p50 ${v.p50.toFixed(0)}µs p99 ${v.p99.toFixed(0)}µs`)
     .join('; ');

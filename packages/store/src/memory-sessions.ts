@@ -1,5 +1,6 @@
+import { MemoryLeases } from './memory-coordination.js';
 import type { BoundSession, NodeInfo, SessionEntry, SessionStore } from './types.js';
-import { checkEntry, checkPriority, copyEntry as copy } from './validate.js';
+import { checkEntry, checkPresencePatch, checkPriority, copyEntry as copy } from './validate.js';
 
 interface IndexRef {
   bare: string;
@@ -19,11 +20,17 @@ export class MemorySessionStore implements SessionStore {
   /** node → (bare NUL resource) → which session of that slot the node holds. */
   private readonly byNode = new Map<string, Map<string, IndexRef>>();
   private readonly nodeExpiry = new Map<string, number>();
-  private readonly leases = new Map<string, { holder: string; expiresAt: number }>();
   private total = 0;
 
-  /** The store clock; injectable so callers can test expiry without sleeping. */
-  constructor(private readonly now: () => number = Date.now) {}
+  /**
+   * `now` is the store clock, injectable so callers can test expiry without
+   * sleeping; `leases` is shared with the CoordinationStore, so there is one
+   * lease namespace, as in Redis (`P:lease:{name}`).
+   */
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly leases: MemoryLeases = new MemoryLeases(now),
+  ) {}
 
   async bind(bare: string, entry: SessionEntry): Promise<SessionEntry | null> {
     checkEntry(entry);
@@ -48,14 +55,18 @@ export class MemorySessionStore implements SessionStore {
     bare: string,
     resource: string,
     sessionId: string,
-    patch: Partial<Pick<SessionEntry, 'priority' | 'available'>>,
+    patch: Partial<Pick<SessionEntry, 'priority' | 'available' | 'presence'>>,
   ): Promise<boolean> {
     if (patch.priority !== undefined) checkPriority(patch.priority);
+    checkPresencePatch(patch.presence);
     const cur = this.byBare.get(bare)?.get(resource);
     if (!cur || cur.sessionId !== sessionId) return false;
-    // Only the two patchable fields, even if the caller's object carries more.
+    // Only the patchable fields, even if the caller's object carries more.
     if (patch.priority !== undefined) cur.priority = patch.priority;
     if (patch.available !== undefined) cur.available = patch.available;
+    // '' clears the stored presence; undefined keeps it.
+    if (patch.presence === '') delete cur.presence;
+    else if (patch.presence !== undefined) cur.presence = patch.presence;
     return true;
   }
 
@@ -97,11 +108,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async lease(name: string, holder: string, ttlMs: number): Promise<boolean> {
-    const now = this.now();
-    const cur = this.leases.get(name);
-    if (cur && cur.holder !== holder && cur.expiresAt > now) return false;
-    this.leases.set(name, { holder, expiresAt: now + ttlMs });
-    return true;
+    return this.leases.acquire(name, holder, ttlMs);
   }
 
   async count(): Promise<number> {

@@ -20,6 +20,13 @@ export interface RedisKeys {
   nodes: string;
   sessionNodes: string;
   lease(name: string): string;
+  roster(bare: string): string;
+  rosterVersion(bare: string): string;
+  offline(bare: string): string;
+  pendingIn(bare: string): string;
+  directed(bare: string, resource: string): string;
+  directedIndex(bare: string): string;
+  group(group: string): string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -31,6 +38,15 @@ export function redisKeys(prefix: string): RedisKeys {
     nodes: `${prefix}:nodes`,
     sessionNodes: `${prefix}:sessnodes`,
     lease: (name) => `${prefix}:lease:{${tag(name)}}`,
+    roster: (bare) => `${prefix}:roster:{${tag(bare)}}`,
+    rosterVersion: (bare) => `${prefix}:rosterver:{${tag(bare)}}`,
+    offline: (bare) => `${prefix}:offline:{${tag(bare)}}`,
+    pendingIn: (bare) => `${prefix}:pendin:{${tag(bare)}}`,
+    // Tagged by the full JID's bare part, so the index and every resource's
+    // set share one slot and deleteAll(bare) can drop them in one script.
+    directed: (bare, resource) => `${prefix}:dir:{${tag(bare)}}:${resource}`,
+    directedIndex: (bare) => `${prefix}:dirs:{${tag(bare)}}`,
+    group: (group) => `${prefix}:group:{${tag(group)}}`,
   };
 }
 

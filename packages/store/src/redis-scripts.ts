@@ -15,6 +15,7 @@ export interface Script {
   readonly name: string;
   readonly source: string;
   readonly sha: string;
+  /** How many KEYS the script takes; -1: as many as the caller passes. */
   readonly keys: number;
 }
 
@@ -27,11 +28,12 @@ function script(name: string, keys: number, source: string): Script {
  * does not know it (first use, or a restarted Redis with an empty script cache).
  */
 export async function run(redis: Redis, s: Script, keys: string[], args: (string | number)[]): Promise<unknown> {
+  const numKeys = s.keys < 0 ? keys.length : s.keys;
   try {
-    return await redis.evalsha(s.sha, s.keys, ...keys, ...args);
+    return await redis.evalsha(s.sha, numKeys, ...keys, ...args);
   } catch (err) {
     if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-    return redis.eval(s.source, s.keys, ...keys, ...args);
+    return redis.eval(s.source, numKeys, ...keys, ...args);
   }
 }
 
@@ -81,7 +83,8 @@ return v
 
 /**
  * KEYS: bare's session hash. ARGV: resource, sessionId, priority ('' = keep),
- * available ('1' / '0' / '' = keep). → 1 patched / 0 not held by that session
+ * available ('1' / '0' / '' = keep), presence mode ('1' = set / '' = keep),
+ * presence ('' with mode '1' = clear). → 1 patched / 0 not held by that session
  */
 export const update = script('update', 1, `
 local v = redis.call('HGET', KEYS[1], ARGV[1])
@@ -90,6 +93,9 @@ local e = cjson.decode(v)
 if e.sessionId ~= ARGV[2] then return 0 end
 if ARGV[3] ~= '' then e.priority = tonumber(ARGV[3]) end
 if ARGV[4] ~= '' then e.available = (ARGV[4] == '1') end
+if ARGV[5] == '1' then
+  if ARGV[6] == '' then e.presence = nil else e.presence = ARGV[6] end
+end
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(e))
 return 1
 `);
@@ -122,4 +128,100 @@ local cur = redis.call('GET', KEYS[1])
 if cur and cur ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
+`);
+
+/**
+ * KEYS: lease key. ARGV: holder. Releases the lease only if `holder` holds
+ * it (an expired lease is already gone). → 1 released / 0 not ours
+ */
+export const release = script('release', 1, `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+`);
+
+/** KEYS: roster hash, roster version. ARGV: contact, item JSON. → the new version */
+export const rosterSet = script('rosterSet', 2, `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('INCR', KEYS[2])
+`);
+
+/** KEYS: roster hash, roster version. ARGV: contact. → the new version, or nil when there was no such item */
+export const rosterRemove = script('rosterRemove', 2, `
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return false end
+return redis.call('INCR', KEYS[2])
+`);
+
+/** KEYS: roster hash, roster version. → { version, [contact, item JSON, …] } read at one instant */
+export const rosterGet = script('rosterGet', 2, `
+return { tonumber(redis.call('GET', KEYS[2]) or '0'), redis.call('HGETALL', KEYS[1]) }
+`);
+
+/** KEYS: offline list. ARGV: cap, stanza. → 1 appended / 0 full */
+export const offlinePush = script('offlinePush', 1, `
+if redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('RPUSH', KEYS[1], ARGV[2])
+return 1
+`);
+
+/** KEYS: offline list. → every stanza, oldest first; the list is gone */
+export const offlineTake = script('offlineTake', 1, `
+local v = redis.call('LRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+return v
+`);
+
+/** KEYS: full JID's directed set, bare's directed index. ARGV: target, full JID. */
+export const directedAdd = script('directedAdd', 2, `
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[2])
+return 1
+`);
+
+/** KEYS: full JID's directed set, bare's directed index. ARGV: target, full JID. Drops the index member with the last target. */
+export const directedRemove = script('directedRemove', 2, `
+redis.call('SREM', KEYS[1], ARGV[1])
+if redis.call('SCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[2]) end
+return 1
+`);
+
+/** KEYS: full JID's directed set, bare's directed index. ARGV: full JID. → the targets; set and index member gone */
+export const directedTake = script('directedTake', 2, `
+local v = redis.call('SMEMBERS', KEYS[1])
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return v
+`);
+
+/**
+ * KEYS: pending-in hash, directed index, then the directed set of each full
+ * JID in ARGV (same order). Deletes them and removes exactly those index
+ * members: a resource that added directed presence since the caller read the
+ * index keeps it (account deletion closes its streams anyway).
+ */
+export const presenceDeleteAll = script('presenceDeleteAll', -1, `
+redis.call('DEL', KEYS[1])
+for i = 3, #KEYS do redis.call('DEL', KEYS[i]) end
+for i = 1, #ARGV do redis.call('SREM', KEYS[2], ARGV[i]) end
+return 1
+`);
+
+/**
+ * KEYS: group zset. ARGV: member, ttlMs. Expiry in the Redis server's clock
+ * (TIME); expired members are pruned on the way. → the server's now in ms
+ */
+export const groupJoin = script('groupJoin', 1, `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return now
+`);
+
+/** KEYS: group zset. Prunes members whose expiry (server clock) has passed. → the live members */
+export const groupMembers = script('groupMembers', 1, `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
 `);

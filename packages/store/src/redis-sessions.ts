@@ -3,7 +3,7 @@ import { indexMember, parseIndexMember, type RedisKeys } from './redis-keys.js';
 import * as lua from './redis-scripts.js';
 import type { Guard } from './redis-scripts.js';
 import type { BoundSession, NodeInfo, SessionEntry, SessionStore } from './types.js';
-import { checkEntry, checkPriority, copyEntry } from './validate.js';
+import { checkEntry, checkPresencePatch, checkPriority, copyEntry } from './validate.js';
 
 /** How many commands a bulk read (sessionsOf, purgeNode, count) keeps in flight at once. */
 const BATCH = 500;
@@ -61,13 +61,21 @@ export class RedisSessionStore implements SessionStore {
     bare: string,
     resource: string,
     sessionId: string,
-    patch: Partial<Pick<SessionEntry, 'priority' | 'available'>>,
+    patch: Partial<Pick<SessionEntry, 'priority' | 'available' | 'presence'>>,
   ): Promise<boolean> {
     return this.guard('update', async () => {
       if (patch.priority !== undefined) checkPriority(patch.priority);
+      checkPresencePatch(patch.presence);
       const priority = patch.priority === undefined ? '' : String(patch.priority);
       const available = patch.available === undefined ? '' : patch.available ? '1' : '0';
-      const done = await lua.run(this.redis, lua.update, [this.keys.sessions(bare)], [resource, sessionId, priority, available]);
+      // presence: undefined keeps, '' clears, anything else replaces.
+      const presenceMode = patch.presence === undefined ? '' : '1';
+      const done = await lua.run(
+        this.redis,
+        lua.update,
+        [this.keys.sessions(bare)],
+        [resource, sessionId, priority, available, presenceMode, patch.presence ?? ''],
+      );
       return done === 1;
     });
   }

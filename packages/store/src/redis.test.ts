@@ -56,6 +56,14 @@ describe('redis store specifics', { skip }, () => {
     // Escaping keeps keys unambiguous: (domain "x}:y", user "z") vs (domain "x", user "y}:z").
     assert.notEqual(k.account('x}:y', 'z'), k.account('x', 'y}:z'));
     assert.equal(hashTagOf(k.sessions('a}b@c')), tag('a}b@c'));
+    // Keys one script touches together: a roster and its version; a directed set and its index (and pending-in).
+    for (const bare of ['juliet@example.com', 'a}b{@c', '%@x']) {
+      const t = tag(bare);
+      for (const key of [k.roster(bare), k.rosterVersion(bare), k.offline(bare), k.pendingIn(bare), k.directedIndex(bare), k.directed(bare, 'r/{x}')]) {
+        assert.equal(hashTagOf(key), t, key);
+      }
+    }
+    assert.notEqual(k.directed('a@b', 'c}'), k.directed('a@b}', 'c'));
   });
 
   it('uses the documented key scheme', async () => {
@@ -66,15 +74,31 @@ describe('redis store specifics', { skip }, () => {
       await s.sessions.bind('juliet@example.com', { resource: 'r', sessionId: 's1', node: 'n1', priority: 0, available: false, boundAt: 1 });
       await s.sessions.heartbeat('n1', 1000);
       await s.sessions.lease('reaper', 'n1', 1000);
+      await s.rosters.setItem('juliet@example.com', { jid: 'romeo@example.net', groups: [], subscription: 'none', ask: false, approved: false });
+      await s.offline.push('juliet@example.com', '<message/>', 10);
+      await s.presence.setPendingIn('juliet@example.com', 'romeo@example.net', '<presence type="subscribe"/>');
+      await s.presence.addDirected('juliet@example.com/balcony', 'romeo@example.net/orchard');
+      await s.coordination.join('roster', 'n1', 1000);
+      await s.coordination.acquire('roster:0', 'n1', 1000);
       assert.deepEqual((await raw.keys('scheme:*')).sort(), [
         'scheme:acct:{example.com}:juliet',
         'scheme:accts:{example.com}',
+        'scheme:dir:{juliet@example.com}:balcony',
+        'scheme:dirs:{juliet@example.com}',
+        'scheme:group:{roster}',
         'scheme:lease:{reaper}',
+        'scheme:lease:{roster:0}',
         'scheme:node:{n1}:sess',
         'scheme:nodes',
+        'scheme:offline:{juliet@example.com}',
+        'scheme:pendin:{juliet@example.com}',
+        'scheme:roster:{juliet@example.com}',
+        'scheme:rosterver:{juliet@example.com}',
         'scheme:sess:{juliet@example.com}',
         'scheme:sessnodes',
       ]);
+      assert.deepEqual(await raw.smembers('scheme:dirs:{juliet@example.com}'), ['juliet@example.com/balcony']);
+      assert.equal(await raw.get('scheme:rosterver:{juliet@example.com}'), '1');
     } finally {
       raw.disconnect();
       await s.close();

@@ -13,9 +13,18 @@
  * | P:sessnodes           | set    | nodes that may have a session index (for count())    |
  * | P:nodes               | zset   | node → expiresAt, ms in the Redis server's clock      |
  * | P:lease:{name}        | string | holder, with PX = lease TTL                          |
+ * | P:roster:{bare}       | hash   | contact bare JID → RosterItem JSON                   |
+ * | P:rosterver:{bare}    | string | roster version (INCR with every change; absent = 0)  |
+ * | P:offline:{bare}      | list   | offline stanzas, oldest first (RPUSH, capped)        |
+ * | P:pendin:{bare}       | hash   | contact bare JID → pending-in subscribe stanza       |
+ * | P:dir:{bare}:resource | set    | directed presence targets of full JID bare/resource  |
+ * | P:dirs:{bare}         | set    | full JIDs of bare that have a P:dir set (deleteAll)  |
+ * | P:group:{group}       | zset   | member → expiresAt, ms in the Redis server's clock   |
  *
  * Atomicity: every multi-key write touches keys of one hash tag in one Lua
- * script (account + its domain's zset; a bare JID's hash). The node index
+ * script (account + its domain's zset; a bare JID's hash; a roster and its
+ * version; a directed set and its index). Leases (P:lease) are shared by
+ * SessionStore.lease() and CoordinationStore.acquire(). The node index
  * is in another slot and is kept right by write ordering (see
  * RedisSessionStore). Time: heartbeats use the server's TIME and leases its
  * PX expiry, so node clocks never decide who is dead.
@@ -31,6 +40,10 @@
 import { Redis } from 'ioredis';
 import { redisKeys } from './redis-keys.js';
 import { RedisAccountStore } from './redis-accounts.js';
+import { RedisCoordinationStore } from './redis-coordination.js';
+import { RedisOfflineStore } from './redis-offline.js';
+import { RedisPresenceStore } from './redis-presence.js';
+import { RedisRosterStore } from './redis-rosters.js';
 import { RedisSessionStore } from './redis-sessions.js';
 import type { Guard } from './redis-scripts.js';
 import { StoreError, type Stores } from './types.js';
@@ -125,6 +138,10 @@ export async function openRedisStores(opts: RedisStoreOptions): Promise<Stores> 
     kind: 'redis',
     accounts: new RedisAccountStore(redis, keys, guard),
     sessions: new RedisSessionStore(redis, keys, guard, warn),
+    rosters: new RedisRosterStore(redis, keys, guard),
+    offline: new RedisOfflineStore(redis, keys, guard),
+    presence: new RedisPresenceStore(redis, keys, guard),
+    coordination: new RedisCoordinationStore(redis, keys, guard),
     isReady: () => !closed && redis.status === 'ready',
     async close(): Promise<void> {
       if (closed) return;

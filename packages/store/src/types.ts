@@ -36,6 +36,8 @@ export interface SessionEntry {
   available: boolean;
   /** ms since epoch */
   boundAt: number;
+  /** The session's last broadcast available presence, serialized (for probes, RFC 6121 §4.3.2). */
+  presence?: string;
 }
 
 export interface BoundSession extends SessionEntry {
@@ -62,7 +64,7 @@ export interface SessionStore {
   /** Removes (bare, resource) only if it still holds `sessionId`; true when removed. */
   unbind(bare: string, resource: string, sessionId: string): Promise<boolean>;
   /** Patches priority/availability only if (bare, resource) still holds `sessionId`. */
-  update(bare: string, resource: string, sessionId: string, patch: Partial<Pick<SessionEntry, 'priority' | 'available'>>): Promise<boolean>;
+  update(bare: string, resource: string, sessionId: string, patch: Partial<Pick<SessionEntry, 'priority' | 'available' | 'presence'>>): Promise<boolean>;
   get(bare: string, resource: string): Promise<SessionEntry | null>;
   /** All resources of a bare JID, in no particular order. */
   list(bare: string): Promise<SessionEntry[]>;
@@ -86,10 +88,101 @@ export interface SessionStore {
   count(): Promise<number>;
 }
 
+/** RFC 6121 §2.1.2.5 subscription attribute values kept in a roster. */
+export type SubscriptionState = 'none' | 'to' | 'from' | 'both';
+
+/** One roster item (RFC 6121 §2.1.2) plus the server-side subscription flags. */
+export interface RosterItem {
+  /** Prepared bare JID of the contact. */
+  jid: string;
+  /** Display name; absent when the client set none. */
+  name?: string;
+  /** Group names, in the order the client gave them, without duplicates. */
+  groups: string[];
+  subscription: SubscriptionState;
+  /** Pending-out: the user asked for the contact's presence (`ask='subscribe'`). */
+  ask: boolean;
+  /** Pre-approved (RFC 6121 §3.4): a future inbound subscribe is approved at once. */
+  approved: boolean;
+}
+
+export interface Roster {
+  /** Bumped on every change; 0 for a user who never had a roster. */
+  version: number;
+  items: RosterItem[];
+}
+
+/** Rosters per bare JID (RFC 6121 §2). Every mutation bumps the version atomically. */
+export interface RosterStore {
+  get(bare: string): Promise<Roster>;
+  getItem(bare: string, contact: string): Promise<RosterItem | null>;
+  /** Writes or replaces the item for item.jid; returns the new version. */
+  setItem(bare: string, item: RosterItem): Promise<number>;
+  /** Removes the item; returns the new version, or null when there was none (version unchanged). */
+  removeItem(bare: string, contact: string): Promise<number | null>;
+  count(bare: string): Promise<number>;
+  /** Forgets the whole roster (account deleted). */
+  deleteAll(bare: string): Promise<void>;
+}
+
+/** Offline message queues (XEP-0160), stanzas serialized as received. */
+export interface OfflineStore {
+  /** Appends unless the queue already holds `cap` stanzas; false when full. Atomic. */
+  push(bare: string, stanza: string, cap: number): Promise<boolean>;
+  /** Removes and returns every stored stanza, oldest first. Atomic. */
+  take(bare: string): Promise<string[]>;
+  count(bare: string): Promise<number>;
+  deleteAll(bare: string): Promise<void>;
+}
+
+/**
+ * Presence state the roster service must not lose on failover.
+ * - pending-in: inbound subscription requests not yet answered (RFC 6121
+ *   §3.1.3), kept with the stanza to present again at the next login;
+ * - directed presence (RFC 6121 §4.6): whom a full JID sent available
+ *   presence to, outside its roster, so they get unavailable later.
+ */
+export interface PresenceStore {
+  setPendingIn(bare: string, contact: string, stanza: string): Promise<void>;
+  /** true when there was one. */
+  removePendingIn(bare: string, contact: string): Promise<boolean>;
+  hasPendingIn(bare: string, contact: string): Promise<boolean>;
+  listPendingIn(bare: string): Promise<Array<{ contact: string; stanza: string }>>;
+  addDirected(fullFrom: string, to: string): Promise<void>;
+  removeDirected(fullFrom: string, to: string): Promise<void>;
+  /** Removes and returns every target of `fullFrom` (when it goes unavailable). */
+  takeDirected(fullFrom: string): Promise<string[]>;
+  /** Forgets everything of the account (pending-in for it; directed of its resources). */
+  deleteAll(bare: string): Promise<void>;
+}
+
+/**
+ * Coordination of stateful service instances (DESIGN.md: shards owned by
+ * exactly one live instance, leases renewed, rebalanced as instances come
+ * and go). Times are in the store's clock.
+ */
+export interface CoordinationStore {
+  /** Announces `member` alive in `group` for ttlMs (renew by calling again). */
+  join(group: string, member: string, ttlMs: number): Promise<void>;
+  leave(group: string, member: string): Promise<void>;
+  /** Members whose announcement has not expired, sorted. */
+  members(group: string): Promise<string[]>;
+  /** Acquires or renews lease `name` for `holder`; false when someone else holds it. */
+  acquire(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  /** Releases lease `name` if `holder` holds it (graceful handover); true when released. */
+  release(name: string, holder: string): Promise<boolean>;
+  /** Current holder of each of `names` (null when free), same order. */
+  holders(names: string[]): Promise<Array<string | null>>;
+}
+
 export interface Stores {
   readonly kind: 'embedded' | 'redis';
   accounts: AccountStore;
   sessions: SessionStore;
+  rosters: RosterStore;
+  offline: OfflineStore;
+  presence: PresenceStore;
+  coordination: CoordinationStore;
   /** For readiness: false while the backend is unreachable. */
   isReady(): boolean;
   close(): Promise<void>;
