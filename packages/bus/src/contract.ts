@@ -146,6 +146,26 @@ export function busContract(name: string, make: () => Promise<ContractEnv>): voi
       assert.equal(a.msgs.length, 1);
     });
 
+    test('drain() hands over gracefully: queued messages are handled, later ones are not delivered', async (pub, sub) => {
+      const p = fresh();
+      const seen: string[] = [];
+      const s = sub.subscribe(`${p}.d`, async (m) => {
+        await sleep(5);
+        seen.push(new TextDecoder().decode(m.data));
+      });
+      await sub.flush();
+      for (let i = 0; i < 5; i++) pub.publish(`${p}.d`, enc(String(i)));
+      await pub.flush();
+      await until(() => seen.length >= 1, 'the first message to be in hand');
+      await s.drain();
+      assert.deepEqual(seen, ['0', '1', '2', '3', '4']);
+      pub.publish(`${p}.d`, enc('late'));
+      await pub.flush();
+      await sleep(30);
+      assert.deepEqual(seen, ['0', '1', '2', '3', '4']);
+      await s.drain(); // idempotent
+    });
+
     test('headers round trip; frozen; none gives {}', async (pub, sub) => {
       const p = fresh();
       const c = collector();

@@ -39,6 +39,14 @@ class MemSub implements Subscription {
     this.bus.remove(this);
     this.q.stop();
   }
+
+  async drain(): Promise<void> {
+    if (!this.active) return;
+    // Publishing is synchronous routing: once removed, nothing new arrives.
+    this.bus.remove(this);
+    await this.q.idle();
+    this.q.stop();
+  }
 }
 
 /** A queue group as seen by one subject: its members and the shared round-robin counter. */

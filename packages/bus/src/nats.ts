@@ -131,6 +131,21 @@ class NatsBusSub implements Subscription {
       // the connection is closed already: nothing left to unsubscribe from
     }
   }
+
+  async drain(): Promise<void> {
+    if (!this.active) return;
+    this.active = false;
+    this.bus.forget(this);
+    try {
+      // UNSUB and wait for the server's PONG: everything the server routed
+      // to us before that is in our queue now.
+      await this.ns?.drain();
+    } catch {
+      // closed connection: nothing more can arrive
+    }
+    await this.q.idle();
+    this.q.stop();
+  }
 }
 
 type State = 'open' | 'closing' | 'closed';

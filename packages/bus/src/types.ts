@@ -31,6 +31,12 @@ export interface RequestOptions {
 export interface Subscription {
   readonly subject: string;
   unsubscribe(): void;
+  /**
+   * Stops new messages reaching this subscription, then resolves once every
+   * message routed to it before that has been handled: a graceful handover
+   * loses nothing (unsubscribe() drops what is queued).
+   */
+  drain(): Promise<void>;
 }
 
 export type BusStatus = 'connected' | 'disconnected' | 'reconnecting' | 'closed';

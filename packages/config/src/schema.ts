@@ -233,6 +233,29 @@ const smSchema = z
     }
   });
 
+const rosterSchema = z.strictObject({
+  shards: leaf(int(1, 4096), {
+    doc: 'Shards of the user actors (roster, presence, offline). Every service of a cluster must use the same value; changing it needs a full restart.',
+    expect: 'an integer from 1 to 4096',
+  }),
+  maxItems: leaf(int(1, 100_000), {
+    doc: 'Most items in one roster; adding more is refused with <not-acceptable/>.',
+    expect: 'an integer from 1 to 100000',
+  }),
+  maxNameLength: leaf(int(1, 10_000), {
+    doc: 'Longest roster item name or group name, in characters (<not-acceptable/> past it).',
+    expect: 'an integer from 1 to 10000',
+  }),
+  offlineCap: leaf(int(0, 1_000_000), {
+    doc: 'Offline messages kept per user (XEP-0160); past it senders get <service-unavailable/>. 0 disables offline storage.',
+    expect: 'an integer from 0 to 1000000',
+  }),
+  leaseTtlMs: leaf(int(500, 600_000), {
+    doc: 'How long a roster instance owns a shard without renewing; bounds the failover time.',
+    expect: 'milliseconds, an integer from 500 to 600000',
+  }),
+});
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const configSchema = z.strictObject({
@@ -282,6 +305,7 @@ export const configSchema = z.strictObject({
   c2s: c2sSchema,
   registration: registrationSchema,
   sm: smSchema,
+  roster: rosterSchema,
 });
 
 // Compile-time proof that the schema produces exactly the documented type.

@@ -47,6 +47,19 @@ export interface SmConfig {
   nodeTtlMs: number;
 }
 
+export interface RosterConfig {
+  /** Shards of the user actors; the same in every service of a cluster. */
+  shards: number;
+  /** Most items in one roster. */
+  maxItems: number;
+  /** Longest roster item or group name, in characters. */
+  maxNameLength: number;
+  /** Offline messages kept per user (XEP-0160); 0 disables offline storage. */
+  offlineCap: number;
+  /** How long a roster instance owns a shard without renewing (bounds failover). */
+  leaseTtlMs: number;
+}
+
 export interface HyphaeConfig {
   /** Domains served (virtual hosts), prepared. The first is the default. */
   domains: string[];
@@ -65,4 +78,5 @@ export interface HyphaeConfig {
   c2s: C2sConfig;
   registration: RegistrationConfig;
   sm: SmConfig;
+  roster: RosterConfig;
 }

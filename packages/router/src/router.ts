@@ -18,6 +18,7 @@ import type { Logger, Metrics } from '@hyphae/observability';
 import { H, c2sSubject, type Ack } from './delivery.js';
 import { ModuleTable } from './modules.js';
 import type { IqTarget, IqReply, ServerModule } from './types.js';
+import type { UserActors } from './user-actor.js';
 
 /** The sessions of this process, for delivery without a bus hop. */
 export interface LocalSessions {
@@ -36,11 +37,14 @@ export interface RouterOptions {
   local?: LocalSessions;
   /** How long a delivery may wait for its ack before the sender gets an error. */
   deliveryTimeoutMs?: number;
+  /** The roster service's user actors: offline storage (XEP-0160). Without them, no storage. */
+  actors?: UserActors;
 }
 
 const enc = new TextEncoder();
 /** Pause before the one retry of a delivery that met "no responders". */
 const NO_RESPONDERS_RETRY_MS = 250;
+const CHAT_STATES = 'http://jabber.org/protocol/chatstates';
 
 function isIqReply(v: unknown): v is IqReply {
   return typeof v === 'object' && v !== null && 'after' in v && 'payload' in v;
@@ -167,10 +171,8 @@ export class Router {
       targets = available.filter((s) => s.priority === top);
     }
     if (targets.length === 0) {
-      // Offline storage (XEP-0160) arrives with the roster service; until
-      // then the sender is told, never left guessing (§8.5.2.2.1).
       if (type === 'headline') return;
-      return this.bounce(stanza, from, new StanzaError('service-unavailable'));
+      return this.offline(stanza, from, to);
     }
     const bare = to.toBareString();
     const data = enc.encode(stanza.toString());
@@ -191,6 +193,58 @@ export class Router {
   private async retryBare(stanza: Element, from: JID, to: JID): Promise<void> {
     const sessions = await this.opts.stores.sessions.list(to.toBareString());
     return this.messageToBare(stanza, from, to, sessions, 1);
+  }
+
+  /**
+   * RFC 6121 §8.5.2.2.1: no available resource for a chat/normal message.
+   * Messages with a body go to the user's actor for offline storage
+   * (XEP-0160); the sender gets <service-unavailable/> when it cannot be
+   * stored (no storage, queue full, no such account) — never silence.
+   * A bodiless message that only carries a chat state (XEP-0085) is dropped.
+   */
+  private async offline(stanza: Element, from: JID, to: JID): Promise<void> {
+    const hasBody = stanza.getChild('body') !== undefined;
+    if (!hasBody) {
+      const onlyChatState = stanza.getChildElements().every((c) => c.attrs.xmlns === CHAT_STATES);
+      if (onlyChatState) return;
+      return this.bounce(stanza, from, new StanzaError('service-unavailable'));
+    }
+    const actors = this.opts.actors;
+    if (!actors) return this.bounce(stanza, from, new StanzaError('service-unavailable'));
+    try {
+      const reply = await actors.send(to.bare(), 'offline', enc.encode(stanza.toString()));
+      const result = actors.result(reply);
+      if (result === 'stored' || result === 'delivered') return;
+      return this.bounce(stanza, from, new StanzaError('service-unavailable', result === 'full' ? 'The recipient\'s offline storage is full' : undefined));
+    } catch (err) {
+      this.opts.logger.warn({ err, to: to.toBareString() }, 'offline storage unreachable');
+      return this.bounce(stanza, from, new StanzaError('service-unavailable'));
+    }
+  }
+
+  /**
+   * Writes `stanza` to every available resource of `bare` (or every bound
+   * one with `all`), as it is. For stanzas the roster service presents to the
+   * user (subscription requests, pushes do their own addressing).
+   */
+  async deliverToResources(stanza: Element, bare: string, opts: { all?: boolean } = {}): Promise<number> {
+    const sessions = await this.opts.stores.sessions.list(bare);
+    const data = enc.encode(stanza.toString());
+    let n = 0;
+    for (const s of sessions) {
+      if (!opts.all && !s.available) continue;
+      this.deliver(stanza, data, bare, s, () => undefined);
+      n++;
+    }
+    return n;
+  }
+
+  /** Writes `stanza` (as it is) to one session of `bare`; false when that resource is not bound. */
+  async deliverToSession(stanza: Element, bare: string, resource: string): Promise<boolean> {
+    const entry = await this.opts.stores.sessions.get(bare, resource);
+    if (!entry) return false;
+    this.deliver(stanza, enc.encode(stanza.toString()), bare, entry, () => undefined);
+    return true;
   }
 
   // --- addressed to a full JID ---------------------------------------------

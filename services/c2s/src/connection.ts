@@ -22,6 +22,16 @@ const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$
 /** RFC 6120 §6.4.5: a reasonable number of retries, then the stream ends. */
 const MAX_AUTH_FAILURES = 3;
 const STANZAS = new Set(['message', 'presence', 'iq']);
+const ROSTER = 'jabber:iq:roster';
+
+/** jabber:iq:roster get/set for the user's own roster (RFC 6121 §2.1.5: no 'to', or the bare JID). */
+function isRosterQuery(iq: Element, jid: JID): boolean {
+  const t = iq.attrs.type;
+  if (t !== 'get' && t !== 'set') return false;
+  if (!iq.getChild('query', ROSTER)) return false;
+  const to = iq.attrs.to as string | undefined;
+  return to === undefined || to === jid.toBareString();
+}
 
 /** A transient backend failure: RFC 6120 §8.3.3.5 with type 'wait' (retry later). */
 function temporaryFailure(): StanzaError {
@@ -238,6 +248,9 @@ export class C2sConnection {
       }
     } else {
       f.c('bind', { xmlns: NS.bind });
+      // RFC 6121 §2.6.1 roster versioning; §3.4 subscription pre-approval.
+      f.c('ver', { xmlns: 'urn:xmpp:features:rosterver' });
+      f.c('sub', { xmlns: 'urn:xmpp:features:pre-approval' });
       // RFC 6121 legacy session establishment, advertised as optional (RFC 6121 Appendix E).
       f.c('session', { xmlns: NS.session }).c('optional');
     }
@@ -487,8 +500,16 @@ export class C2sConnection {
     el.attrs.from = jid.toString();
     const started = performance.now();
     try {
-      if (el.name === 'presence' && !el.attrs.to && !(await this.presenceUpdate(el))) return;
-      await this.rt.router.route(el, jid);
+      if (el.name === 'presence') {
+        // Presence is the user actor's business (roster service): broadcast,
+        // probes, subscriptions, directed presence (RFC 6121 §3, §4).
+        if (!el.attrs.to && !this.notePresence(el)) return;
+        await this.rt.toUserActor(jid, 'presence-out', el, this.entry.sessionId);
+      } else if (el.name === 'iq' && isRosterQuery(el, jid)) {
+        await this.rt.toUserActor(jid, 'roster-iq', el);
+      } else {
+        await this.rt.router.route(el, jid);
+      }
     } catch (err) {
       // A store or bus outage fails this stanza, not the stream: the sender
       // is told to retry (invariant 2: answered, never silently lost).
@@ -498,14 +519,16 @@ export class C2sConnection {
     this.rt.metrics.routingLatency.observe({ path: el.name }, (performance.now() - started) / 1000);
   }
 
-  /** Availability and priority recorded in the registry (RFC 6121 §4.7.2.3). */
-  private async presenceUpdate(el: Element): Promise<boolean> {
+  /**
+   * Checks the priority of a broadcast presence (RFC 6121 §4.7.2.3) and notes
+   * availability on our copy of the entry (the user actor records it in the
+   * registry). False when the stanza was refused.
+   */
+  private notePresence(el: Element): boolean {
     const entry = this.entry;
-    const jid = this.jid;
-    if (!entry || !jid) return false;
+    if (!entry) return false;
     const type = el.attrs.type as string | undefined;
     if (type !== undefined && type !== 'unavailable') return true;
-    const available = type === undefined;
     const raw = el.getChildText('priority');
     let priority = 0;
     if (raw !== null) {
@@ -516,10 +539,8 @@ export class C2sConnection {
       }
       priority = n;
     }
-    if (entry.available === available && entry.priority === priority) return true;
-    entry.available = available;
-    entry.priority = priority;
-    await this.rt.stores.sessions.update(jid.toBareString(), entry.resource, entry.sessionId, { available, priority });
+    entry.available = type === undefined;
+    if (entry.available) entry.priority = priority;
     return true;
   }
 

@@ -11,7 +11,7 @@ import type { HyphaeConfig } from '@hyphae/config';
 import type { Bus, BusMessage, Subscription } from '@hyphae/bus';
 import type { Stores } from '@hyphae/store';
 import type { Logger, Metrics } from '@hyphae/observability';
-import { Router, H, c2sSubject, discoModule, pingModule, versionModule, registerModule, type ServerModule } from '@hyphae/router';
+import { Router, H, UserActors, c2sSubject, discoModule, pingModule, versionModule, registerModule, type ServerModule } from '@hyphae/router';
 import { C2sConnection } from './connection.js';
 import { C2sRuntime } from './runtime.js';
 import type { TlsCredentials } from './tls.js';
@@ -60,11 +60,16 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
 
   const modules: ServerModule[] = [];
   let router: Router | null = null;
+  const actors = new UserActors(bus, config.roster.shards);
   const register = registerModule({
     accounts: stores.accounts,
     config: config.registration,
     iterations: config.c2s.scramIterations,
-    closeSessions: async (bare, condition, text) => router?.closeSessions(bare, condition, text),
+    closeSessions: async (bare, condition, text) => {
+      await router?.closeSessions(bare, condition, text);
+      // The account is gone: so are its roster, offline messages and pending requests.
+      await Promise.all([stores.rosters.deleteAll(bare), stores.offline.deleteAll(bare), stores.presence.deleteAll(bare)]);
+    },
   });
   modules.push(
     discoModule({ modules: () => modules }),
@@ -73,8 +78,8 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
     register,
     ...(deps.modules ?? []),
   );
-  router = new Router({ domains: config.domains, nodeId, bus, stores, logger: log, metrics, modules });
-  const rt = new C2sRuntime({ config, nodeId, bus, stores, router, register, logger: log, metrics, secureContext, tlsKey: deps.tls.key });
+  router = new Router({ domains: config.domains, nodeId, bus, stores, logger: log, metrics, modules, actors });
+  const rt = new C2sRuntime({ config, nodeId, bus, stores, router, register, logger: log, metrics, secureContext, tlsKey: deps.tls.key, actors });
   router.setLocal({ deliver: (sid, data) => rt.sessions.get(sid)?.deliver(data) ?? false });
 
   // Deliveries and control messages for sessions on this node.

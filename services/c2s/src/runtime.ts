@@ -11,7 +11,10 @@ import type { Bus } from '@hyphae/bus';
 import type { Logger, Metrics } from '@hyphae/observability';
 import type { Credentials } from '@hyphae/sasl';
 import { prepLocal } from '@hyphae/jid';
-import { H, EVENTS, c2sSubject, encodeEvent, type Router, type RegisterModule, type SessionEvent } from '@hyphae/router';
+import { H, EVENTS, c2sSubject, encodeEvent, notifySessionEnded, SID_HEADER, type Router, type RegisterModule, type SessionEvent, type UserActors } from '@hyphae/router';
+import type { Element } from 'ltx';
+
+const enc = new TextEncoder();
 import type { C2sConnection } from './connection.js';
 
 export interface C2sRuntimeOptions {
@@ -25,6 +28,7 @@ export interface C2sRuntimeOptions {
   metrics: Metrics;
   secureContext: SecureContext;
   tlsKey: string;
+  actors: UserActors;
 }
 
 export class C2sRuntime {
@@ -38,6 +42,7 @@ export class C2sRuntime {
   readonly metrics: Metrics;
   readonly secureContext: SecureContext;
   private readonly bus: Bus;
+  readonly actors: UserActors;
   /** Bound sessions of this node by session id. */
   readonly sessions = new Map<string, C2sConnection>();
   /** Open connections (bound or not). */
@@ -60,6 +65,7 @@ export class C2sRuntime {
     this.metrics = o.metrics;
     this.secureContext = o.secureContext;
     this.bus = o.bus;
+    this.actors = o.actors;
     this.unknownUserSecret = createHash('sha256').update('hyphae scram unknown user\0').update(o.tlsKey).digest();
   }
 
@@ -93,6 +99,8 @@ export class C2sRuntime {
       if (removed) {
         const ev: SessionEvent = { bare, resource: entry.resource, sessionId: entry.sessionId, node: this.nodeId, reason };
         this.bus.publish(EVENTS.sessionUnbound, encodeEvent(ev));
+        // Contacts and directed-presence recipients get unavailable (RFC 6121 §4.5.2).
+        await notifySessionEnded(this.actors, { bare, resource: entry.resource, sessionId: entry.sessionId, available: entry.available, reason }, this.logger);
       }
     } catch (err) {
       // The registry is unreachable: the node's heartbeat lapses the same way,
@@ -110,6 +118,12 @@ export class C2sRuntime {
     this.bus.publish(c2sSubject(entry.node), new Uint8Array(0), {
       [H.sid]: entry.sessionId, [H.kind]: 'control', [H.ctl]: 'close', [H.cond]: condition, [H.text]: text,
     });
+  }
+
+  /** Hands a stanza of the user to their actor in the roster service, waiting until it is processed. */
+  async toUserActor(jid: JID, op: 'presence-out' | 'roster-iq', el: Element, sessionId?: string): Promise<void> {
+    const headers: Record<string, string> = sessionId ? { [SID_HEADER]: sessionId } : {};
+    await this.actors.send(jid.bare(), op, enc.encode(el.toString()), headers);
   }
 
   connectionClosed(conn: C2sConnection): void {

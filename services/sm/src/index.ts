@@ -11,7 +11,7 @@ import type { Bus } from '@hyphae/bus';
 import type { Stores } from '@hyphae/store';
 import type { Logger, Metrics } from '@hyphae/observability';
 import type { HyphaeConfig } from '@hyphae/config';
-import { EVENTS, encodeEvent, type SessionEvent } from '@hyphae/router';
+import { EVENTS, encodeEvent, notifySessionEnded, UserActors, type SessionEvent } from '@hyphae/router';
 
 export interface SmDeps {
   config: HyphaeConfig;
@@ -37,6 +37,7 @@ export async function startSm(deps: SmDeps): Promise<SmService> {
   const log = deps.logger.child({ component: 'sm' });
   const now = deps.now ?? Date.now;
   const holder = config.nodeId;
+  const actors = new UserActors(bus, config.roster.shards);
   let leader = false;
   let running = false;
   /**
@@ -80,6 +81,11 @@ export async function startSm(deps: SmDeps): Promise<SmService> {
         const ev: SessionEvent = { bare: s.bare, resource: s.resource, sessionId: s.sessionId, node: s.node, reason: 'node down' };
         bus.publish(EVENTS.sessionUnbound, encodeEvent(ev));
       }
+      // Contacts of the dead node's users get unavailable (RFC 6121 §4.5.2),
+      // without holding up the sweep.
+      void Promise.all(removed.map((s) => notifySessionEnded(actors, {
+        bare: s.bare, resource: s.resource, sessionId: s.sessionId, available: s.available, reason: 'node down',
+      }, log)));
     }
     metrics.registrySessions.set(await stores.sessions.count());
     return reaped;

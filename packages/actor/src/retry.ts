@@ -1,0 +1,51 @@
+import { NoRespondersError, type Bus, type BusMessage, type Headers } from '@hyphae/bus';
+import { MOVED_HEADER, MOVED_VALUE } from './protocol.js';
+
+export interface RetryOptions {
+  headers?: Headers;
+  /** Per attempt; default 5000 ms. */
+  timeoutMs?: number;
+  /** How long to keep retrying "no responders" (a shard being handed over); default 15000 ms. */
+  retryForMs?: number;
+}
+
+const FIRST_DELAY_MS = 50;
+const MAX_DELAY_MS = 1000;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A bus request for must-not-lose messages to sharded actors (DESIGN.md:
+ * "senders … detect 'no responder' and retry during a handover").
+ *
+ * Retried: NoRespondersError (nobody subscribes to the shard right now: it is
+ * between owners), and a reply carrying `hy-actor: moved` (the owner lost the
+ * shard while the message waited in its mailbox, so it was not handled).
+ * Both mean "not handled, safe to send again". Backoff 50 ms doubling to 1 s,
+ * until retryForMs has elapsed; then the last error is thrown (a NoRespondersError
+ * in both cases, so callers branch on one class).
+ *
+ * Not retried: BusTimeoutError (the message may have been handled — resending
+ * could apply it twice), BusClosedError and any other error: thrown at once.
+ */
+export async function requestWithRetry(bus: Bus, subject: string, data: Uint8Array, opts: RetryOptions = {}): Promise<BusMessage> {
+  const retryForMs = opts.retryForMs ?? 15_000;
+  const reqOpts = { headers: opts.headers, timeoutMs: opts.timeoutMs ?? 5000 };
+  const start = Date.now();
+  let delay = FIRST_DELAY_MS;
+  for (;;) {
+    let last: NoRespondersError;
+    try {
+      const reply = await bus.request(subject, data, reqOpts);
+      if (reply.headers[MOVED_HEADER] !== MOVED_VALUE) return reply;
+      last = new NoRespondersError(subject);
+    } catch (err) {
+      if (!(err instanceof NoRespondersError)) throw err;
+      last = err;
+    }
+    const left = retryForMs - (Date.now() - start);
+    if (left <= 0) throw last;
+    await sleep(Math.min(delay, left));
+    delay = Math.min(delay * 2, MAX_DELAY_MS);
+  }
+}

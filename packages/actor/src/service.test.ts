@@ -1,0 +1,189 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { NoRespondersError, createMemoryBus } from '@hyphae/bus';
+import { requestWithRetry, shardOf, startShardedService } from './index.js';
+import { FakeCoordination, Ledger, SHARDS, failover, keyFromSubject, quietLogger, sleep, start, subjectOf, waitFor } from './testing.js';
+
+const timing = { leaseTtlMs: 1000, renewIntervalMs: 100 };
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+const leases = Array.from({ length: SHARDS }, (_, n) => `roster:shard:${n}`);
+
+describe('startShardedService (memory bus, fake coordination)', () => {
+  it('a single instance owns every shard as soon as it has started', async () => {
+    const bus = createMemoryBus();
+    const coord = new FakeCoordination();
+    const a = await start('a', bus, coord, new Ledger(), timing);
+    assert.deepEqual(a.owned(), [...Array(SHARDS).keys()]);
+    assert.deepEqual(await coord.members('roster'), ['a']);
+    assert.ok((await coord.holders(leases)).every((h) => h === 'a'));
+    await a.stop();
+    assert.ok((await coord.holders(leases)).every((h) => h === null), 'stop() releases every lease');
+    assert.deepEqual(await coord.members('roster'), [], 'stop() leaves the group');
+    assert.deepEqual(a.owned(), []);
+    await bus.close();
+  });
+
+  it('two instances split the shards 32/32 within a few ticks, and onChange reports it', async (t) => {
+    const bus = createMemoryBus();
+    const coord = new FakeCoordination();
+    const a = await start('a', bus, coord, new Ledger(), timing);
+    const changes: number[] = [];
+    a.onChange((o) => changes.push(o.length));
+    const b = await start('b', bus, coord, new Ledger(), timing);
+    const ms = await waitFor(() => a.owned().length === 32 && b.owned().length === 32, 2000, '32/32');
+    assert.ok(ms < 6 * timing.renewIntervalMs, `split took ${ms} ms`);
+    assert.equal(new Set([...a.owned(), ...b.owned()]).size, SHARDS);
+    assert.deepEqual(changes, [32]);
+    // ...and it stays that way.
+    await sleep(5 * timing.renewIntervalMs);
+    assert.equal(a.owned().length, 32);
+    assert.equal(b.owned().length, 32);
+    // Three instances: ceil(64/3) = 22 at most each, all shards owned.
+    const c = await start('c', bus, coord, new Ledger(), timing);
+    await waitFor(() => [a, b, c].every((s) => s.owned().length <= 22) && a.owned().length + b.owned().length + c.owned().length === SHARDS, 3000, '3-way split');
+    t.diagnostic(`split 2 ways ${ms} ms after the second instance started`);
+    await Promise.all([a.stop(), b.stop(), c.stop()]);
+    await bus.close();
+  });
+
+  it('a message to any key reaches exactly one handler, on its shard owner', async () => {
+    const bus = createMemoryBus();
+    const coord = new FakeCoordination();
+    const ledger = new Ledger();
+    const a = await start('a', bus, coord, ledger, timing);
+    const b = await start('b', bus, coord, ledger, timing);
+    await waitFor(() => a.owned().length === 32 && b.owned().length === 32, 2000, '32/32');
+    const keys = Array.from({ length: 500 }, (_, i) => `u${i}@example.com`);
+    const replies = await Promise.all(keys.map((k) => bus.request(subjectOf(k), enc.encode('1'))));
+    await bus.flush();
+    for (const [i, k] of keys.entries()) {
+      assert.equal(ledger.byKey.get(k)?.length, 1, k);
+      const owner = a.owned().includes(shardOf(k, SHARDS)) ? 'a' : 'b';
+      assert.equal(dec.decode(replies[i]!.data), owner);
+    }
+    await Promise.all([a.stop(), b.stop()]);
+    await bus.close();
+  });
+
+  it('keeps per-key order and loses nothing over a rebalance (1,000 requests)', async (t) => {
+    const bus = createMemoryBus();
+    const coord = new FakeCoordination();
+    const ledger = new Ledger();
+    const delay = (): number => (Math.random() < 0.3 ? 2 : 0);
+    const a = await start('a', bus, coord, ledger, timing, delay);
+    const KEYS = 50;
+    const PER_KEY = 20;
+    let retried = 0;
+    const senders = Array.from({ length: KEYS }, async (_, k) => {
+      const key = `k${k}@example.com`;
+      for (let seq = 0; seq < PER_KEY; seq++) {
+        const t = Date.now();
+        await requestWithRetry(bus, subjectOf(key), enc.encode(String(seq)), { timeoutMs: 3000 });
+        if (Date.now() - t > 40) retried++;
+        await sleep(15);
+      }
+    });
+    await sleep(100);
+    const b = await start('b', bus, coord, ledger, timing, delay);
+    await Promise.all(senders);
+    assert.equal(ledger.overlaps, 0, 'never two handlers of one key at once');
+    let byB = 0;
+    for (let k = 0; k < KEYS; k++) {
+      const got = ledger.byKey.get(`k${k}@example.com`) ?? [];
+      assert.deepEqual(got.map((g) => g.seq), [...Array(PER_KEY).keys()], `key ${k}: every message once, in order`);
+      byB += got.filter((g) => g.by === 'b').length;
+    }
+    assert.equal(a.owned().length + b.owned().length, SHARDS);
+    assert.equal(b.owned().length, 32);
+    assert.ok(byB > 0 && byB < KEYS * PER_KEY, `the rebalance happened mid-stream (b handled ${byB})`);
+    t.diagnostic(`rebalance: ${byB}/${KEYS * PER_KEY} handled by the newcomer, ~${retried} sends waited on a handover`);
+    await Promise.all([a.stop(), b.stop()]);
+    await bus.close();
+  });
+
+  it('a crashed instance is replaced within leaseTtl + a tick; a request in the gap succeeds', async (t) => {
+    const bus = createMemoryBus();
+    const coord = new FakeCoordination();
+    const ledger = new Ledger();
+    const a = await start('a', bus, coord, ledger, timing);
+    const b = await start('b', bus, coord, ledger, timing);
+    const r = await failover(a, b, async () => {}, bus, timing);
+    t.diagnostic(`memory bus + fake store: failover ${r.failoverMs} ms, request answered after ${r.requestMs} ms (ttl ${timing.leaseTtlMs}, tick ${timing.renewIntervalMs})`);
+    assert.ok(r.failoverMs <= timing.leaseTtlMs + 3 * timing.renewIntervalMs, `failover took ${r.failoverMs} ms`);
+    assert.equal(r.answeredBy, 'a');
+    assert.equal(ledger.overlaps, 0);
+    await a.stop();
+    await bus.close();
+  });
+
+  it('drops its shards at the local deadline when the store is unreachable, and comes back', async (t) => {
+    const bus = createMemoryBus();
+    const coord = new FakeCoordination();
+    const a = await start('a', bus, coord, new Ledger(), timing);
+    const t0 = Date.now();
+    coord.down = true;
+    const ms = await waitFor(() => a.owned().length === 0, 3000, 'shards dropped');
+    // Deadline = last renewal sent + ttl - margin (200 ms by default for 1 s).
+    assert.ok(ms >= timing.leaseTtlMs - 200 - timing.renewIntervalMs - 20 && ms <= timing.leaseTtlMs - 200 + 50, `dropped after ${ms} ms`);
+    await assert.rejects(bus.request(subjectOf('x@example.com'), enc.encode('1')), NoRespondersError);
+    coord.down = false;
+    const back = await waitFor(() => a.owned().length === SHARDS, 3000, 'shards back');
+    t.diagnostic(`store outage: dropped after ${Date.now() - t0 - back} ms, back ${back} ms after the store`);
+    await a.stop();
+    await bus.close();
+  });
+
+  it('stops handling a shard at once when its renewal is refused; queued requests are redirected, not lost', async () => {
+    const bus = createMemoryBus();
+    const coord = new FakeCoordination();
+    let slowRelease!: () => void;
+    const slow = new Promise<void>((r) => (slowRelease = r));
+    const handled: string[] = [];
+    const key = 'q@example.com';
+    const shard = shardOf(key, SHARDS);
+    const a = await startShardedService({
+      group: 'roster',
+      instanceId: 'a',
+      bus,
+      coordination: coord,
+      subjectPrefix: 'xmpp.user',
+      shardCount: SHARDS,
+      ...timing,
+      keyOf: keyFromSubject,
+      handler: async (msg) => {
+        const body = dec.decode(msg.data);
+        if (body === 'first') await slow;
+        handled.push(body);
+        msg.respond(enc.encode('a'));
+      },
+      logger: quietLogger,
+    });
+    const first = bus.request(subjectOf(key), enc.encode('first'));
+    const second = bus.request(subjectOf(key), enc.encode('second'), { timeoutMs: 3000 });
+    await sleep(20);
+    // Someone else takes the lease (ours "expired" in the store).
+    await coord.release(`roster:shard:${shard}`, 'a');
+    await coord.acquire(`roster:shard:${shard}`, 'intruder', 60_000);
+    await waitFor(() => !a.owned().includes(shard), 1000, 'the shard dropped');
+    assert.equal(a.owned().length, SHARDS - 1);
+    slowRelease();
+    assert.equal(dec.decode((await first).data), 'a'); // already running: finishes
+    const r2 = await second;
+    assert.equal(r2.headers['hy-actor'], 'moved', 'the queued one is handed back to the sender');
+    assert.deepEqual(handled, ['first']);
+    await a.stop();
+    assert.equal((await coord.holders([`roster:shard:${shard}`]))[0], 'intruder');
+    await bus.close();
+  });
+
+  it('rejects timings where a renewal cannot fit before the deadline', async () => {
+    await assert.rejects(
+      startShardedService({
+        group: 'g', instanceId: 'x', bus: createMemoryBus(), coordination: new FakeCoordination(), subjectPrefix: 'p',
+        leaseTtlMs: 1000, renewIntervalMs: 900, keyOf: () => 'k', handler: async () => {}, logger: quietLogger,
+      }),
+      RangeError,
+    );
+  });
+});

@@ -1,0 +1,463 @@
+import type { Bus, BusMessage, Subscription } from '@hyphae/bus';
+import type { CoordinationStore } from '@hyphae/store';
+import { KeyedMailbox } from './mailbox.js';
+import { MOVED_HEADER, MOVED_VALUE } from './protocol.js';
+import { DEFAULT_SHARDS, shardOf } from './shard.js';
+
+/** Handles one message of actor `key`; messages of one key never overlap. */
+export type ActorHandler = (msg: BusMessage, key: string) => Promise<void>;
+
+export interface ShardedServiceOptions {
+  /** Actor kind, e.g. 'roster': names the group and its leases. */
+  group: string;
+  /** Unique per live process (a restarted process should use a new one, e.g. with a random suffix). */
+  instanceId: string;
+  bus: Bus;
+  coordination: CoordinationStore;
+  /** e.g. 'xmpp.user': shard n is served on `${subjectPrefix}.${n}.>`. */
+  subjectPrefix: string;
+  /** Default DEFAULT_SHARDS (64); must be the same for every instance and sender. */
+  shardCount?: number;
+  /** Default 5000 ms; also the TTL of the group membership. */
+  leaseTtlMs?: number;
+  /** Default 1000 ms. */
+  renewIntervalMs?: number;
+  /**
+   * A shard is dropped locally this long before its lease would expire in
+   * the store, counted from when the renewal was sent: room for clock-rate
+   * differences and for a handler already running to finish before another
+   * instance may take the shard. Default max(100, leaseTtlMs / 5).
+   */
+  leaseMarginMs?: number;
+  /** The actor key of a message (usually the bare JID from the subject). */
+  keyOf: (msg: BusMessage) => string;
+  handler: ActorHandler;
+  logger: { info(o: object, m: string): void; warn(o: object, m: string): void };
+}
+
+export interface ShardedService {
+  /** Shards this instance serves now (subscribed), ascending. */
+  owned(): number[];
+  /** Called with owned() whenever it changes; returns a function that removes the listener. */
+  onChange(cb: (owned: number[]) => void): () => void;
+  /** Graceful: stops acquiring, unsubscribes, drains mailboxes, releases leases, leaves the group. */
+  stop(): Promise<void>;
+}
+
+interface Shard {
+  readonly n: number;
+  readonly lease: string;
+  /** 'active': subscribed and handling; 'draining': unsubscribed, finishing its mailboxes before release. */
+  phase: 'active' | 'draining';
+  sub: Subscription | null;
+  readonly mailbox: KeyedMailbox;
+  /** Local monotonic time (performance.now()) after which we must not handle this shard. */
+  deadline: number;
+  timer: NodeJS.Timeout | undefined;
+  /** Dropped without a handover (lease lost or expired): nothing queued may run any more. */
+  lost: boolean;
+  /** Set once a release was started: no renewal may follow it. */
+  released: boolean;
+  /** Coordination calls of this shard, chained so a renewal can never land after its release. */
+  ops: Promise<unknown>;
+}
+
+const EMPTY = new Uint8Array(0);
+const MOVED = { [MOVED_HEADER]: MOVED_VALUE };
+const now = (): number => performance.now();
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(t);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(t);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
+/** Test hooks, kept off the public type: see simulateCrash(). */
+const crashers = new WeakMap<ShardedService, () => void>();
+
+/**
+ * For tests: the instance stops dead, as if its process was killed — timers
+ * stop, subscriptions go (a dead process's NATS connection drops them), and
+ * neither leases nor the group membership are released: the others must wait
+ * for them to expire.
+ */
+export function simulateCrash(svc: ShardedService): void {
+  crashers.get(svc)?.();
+}
+
+/**
+ * Runs one sharded actor kind on this instance (DESIGN.md "Messages on the
+ * bus"). Resolves after the first coordination round, so a lone instance
+ * already owns every shard when this returns.
+ *
+ * Every renewIntervalMs: renew the membership and every held lease
+ * (`${group}:shard:${n}`), compute the fair share ceil(shardCount / live
+ * members), hand over the excess gracefully (unsubscribe → drain the shard's
+ * mailboxes → release the lease) and acquire free shards up to the fair share,
+ * in an order starting at shardOf(instanceId) so instances do not all race for
+ * the same shards.
+ */
+export async function startShardedService(opts: ShardedServiceOptions): Promise<ShardedService> {
+  const { group, instanceId: me, bus, coordination: coord, subjectPrefix, keyOf, handler, logger } = opts;
+  const S = opts.shardCount ?? DEFAULT_SHARDS;
+  const ttl = opts.leaseTtlMs ?? 5000;
+  const interval = opts.renewIntervalMs ?? 1000;
+  const margin = opts.leaseMarginMs ?? Math.max(100, Math.floor(ttl / 5));
+  if (!Number.isInteger(S) || S < 1) throw new RangeError(`shardCount must be a positive integer, got ${S}`);
+  // At least one renewal must fit between a successful renewal and the local deadline.
+  if (!(interval > 0 && margin >= 0 && interval < ttl - margin)) {
+    throw new RangeError(`need 0 < renewIntervalMs (${interval}) < leaseTtlMs (${ttl}) - leaseMarginMs (${margin})`);
+  }
+  // A hung store call must not hold the tick forever; what it did is unknown,
+  // which every caller below treats conservatively.
+  const callTimeout = Math.max(interval, Math.floor(ttl / 2));
+  const leaseName = (n: number): string => `${group}:shard:${n}`;
+  const allLeases = Array.from({ length: S }, (_, n) => leaseName(n));
+  const start = shardOf(me, S);
+  /** Shard numbers in this instance's preference order. */
+  const preference = Array.from({ length: S }, (_, i) => (start + i) % S);
+  const rank = new Map(preference.map((n, i) => [n, i]));
+
+  const shards = new Map<number, Shard>();
+  const listeners = new Set<(owned: number[]) => void>();
+  const handovers = new Set<Promise<void>>();
+  let stopping = false;
+  let crashed = false;
+  let tickRunning: Promise<void> | null = null;
+  let lastOwned = '';
+
+  const owned = (): number[] => [...shards.values()].filter((s) => s.phase === 'active').map((s) => s.n).sort((a, b) => a - b);
+
+  let notifyQueued = false;
+  /** Tells listeners about owned() once per burst of changes (64 deadline timers may fire together). */
+  function notify(): void {
+    if (notifyQueued) return;
+    notifyQueued = true;
+    queueMicrotask(() => {
+      notifyQueued = false;
+      const o = owned();
+      const sig = o.join(',');
+      if (sig === lastOwned) return;
+      lastOwned = sig;
+      for (const cb of [...listeners]) {
+        try {
+          cb(o.slice());
+        } catch (err) {
+          logger.warn({ err, group }, 'actor: onChange listener failed');
+        }
+      }
+    });
+  }
+
+  function chain<T>(s: Shard, op: () => Promise<T>): Promise<T> {
+    const p = s.ops.then(op);
+    s.ops = p.catch(() => undefined);
+    return p;
+  }
+
+  function armDeadline(s: Shard, deadline: number): void {
+    s.deadline = deadline;
+    clearTimeout(s.timer);
+    s.timer = setTimeout(() => drop(s, 'lease deadline passed without a renewal'), Math.max(0, deadline - now()));
+    s.timer.unref();
+  }
+
+  /** Still ours to handle right now? Also checks the clock: timers can fire late on a busy loop. */
+  function live(s: Shard): boolean {
+    if (s.lost) return false;
+    if (now() >= s.deadline) {
+      drop(s, 'lease deadline passed without a renewal');
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Unsafe loss (renewal refused, or deadline passed): stop at once. Messages
+   * still queued are answered "moved" (requestWithRetry resends them); once
+   * the one possibly running has finished, the lease is released if we still
+   * happen to hold it, so a transient fault does not leave the shard unserved
+   * for a whole TTL. release() only frees a lease we hold, so this cannot
+   * take a shard from its new owner.
+   */
+  function drop(s: Shard, reason: string): void {
+    if (s.lost || crashed) return;
+    s.lost = true;
+    s.sub?.unsubscribe();
+    s.sub = null;
+    clearTimeout(s.timer);
+    if (shards.get(s.n) === s) shards.delete(s.n);
+    logger.warn({ group, shard: s.n, reason }, 'actor: shard dropped');
+    notify();
+    if (!s.released) {
+      s.released = true;
+      void s.mailbox
+        .drain()
+        .then(() => chain(s, () => withTimeout(coord.release(s.lease, me), callTimeout, 'release')))
+        .catch(() => undefined);
+    }
+  }
+
+  function dispatch(s: Shard, msg: BusMessage): void {
+    // No await: the subscription's queue moves on at once, so the keys of one
+    // shard proceed concurrently; the mailbox keeps each key's order.
+    if (s.lost) {
+      msg.respond(EMPTY, MOVED);
+      return;
+    }
+    let key: string;
+    try {
+      key = keyOf(msg);
+    } catch (err) {
+      logger.warn({ err, group, shard: s.n, subject: msg.subject }, 'actor: keyOf failed; message dropped');
+      return;
+    }
+    s.mailbox
+      .run(key, async () => {
+        if (!live(s)) {
+          msg.respond(EMPTY, MOVED);
+          return;
+        }
+        await handler(msg, key);
+      })
+      .catch((err: unknown) => logger.warn({ err, group, shard: s.n, key, subject: msg.subject }, 'actor: handler failed'));
+  }
+
+  /** Starts serving shard n (lease just acquired); the caller flushes the bus and notifies once for a batch. */
+  function own(n: number, deadline: number): void {
+    const s: Shard = {
+      n,
+      lease: leaseName(n),
+      phase: 'active',
+      sub: null,
+      mailbox: new KeyedMailbox(),
+      deadline,
+      timer: undefined,
+      lost: false,
+      released: false,
+      ops: Promise.resolve(),
+    };
+    shards.set(n, s);
+    armDeadline(s, deadline);
+    try {
+      s.sub = bus.subscribe(`${subjectPrefix}.${n}.>`, (msg) => dispatch(s, msg));
+    } catch (err) {
+      logger.warn({ err, group, shard: n }, 'actor: cannot subscribe; giving the shard back');
+      void handOver(s);
+    }
+  }
+
+  /** Graceful handover: stop taking messages, finish those taken, then free the lease. */
+  function handOver(s: Shard): Promise<void> {
+    s.phase = 'draining';
+    const sub = s.sub;
+    s.sub = null;
+    const p = (async () => {
+      if (sub !== null) await stopTaking(sub, s.n);
+      await s.mailbox.drain();
+      if (s.lost) return; // dropped meanwhile: drop() releases
+      s.released = true;
+      clearTimeout(s.timer);
+      if (shards.get(s.n) === s) shards.delete(s.n);
+      try {
+        const ok = await chain(s, () => withTimeout(coord.release(s.lease, me), callTimeout, 'release'));
+        if (!ok) logger.warn({ group, shard: s.n }, 'actor: released a lease we no longer held');
+      } catch (err) {
+        logger.warn({ err, group, shard: s.n }, 'actor: lease release failed; it will expire');
+      }
+    })();
+    handovers.add(p);
+    void p.finally(() => handovers.delete(p));
+    return p;
+  }
+
+  /**
+   * Ends a shard subscription for a handover. drain() (NATS: UNSUB, then
+   * everything routed before it is still handled) makes the handover
+   * lossless, where unsubscribe() would drop requests already routed to us.
+   */
+  async function stopTaking(sub: Subscription, n: number): Promise<void> {
+    try {
+      await withTimeout(sub.drain(), callTimeout, 'subscription drain');
+    } catch (err) {
+      logger.warn({ err, group, shard: n }, 'actor: subscription drain failed; unsubscribing');
+      sub.unsubscribe();
+    }
+  }
+
+  async function renew(s: Shard): Promise<'ok' | 'lost' | 'error'> {
+    if (s.released || s.lost) return 'ok';
+    const t0 = now();
+    try {
+      const ok = await chain(s, () => (s.released ? Promise.resolve(true) : withTimeout(coord.acquire(s.lease, me, ttl), callTimeout, 'lease renewal')));
+      if (s.released || s.lost || crashed) return 'ok';
+      if (!ok) {
+        drop(s, 'lease renewal refused: another instance holds it');
+        return 'lost';
+      }
+      armDeadline(s, t0 + ttl - margin);
+      return 'ok';
+    } catch (err) {
+      // Store unreachable: keep the shard until its local deadline (armed timer).
+      return 'error';
+    }
+  }
+
+  async function tick(): Promise<void> {
+    try {
+      await withTimeout(coord.join(group, me, ttl), callTimeout, 'group join');
+    } catch (err) {
+      logger.warn({ err, group }, 'actor: group membership renewal failed');
+    }
+    const results = await Promise.all([...shards.values()].map(renew));
+    const errors = results.filter((r) => r === 'error').length;
+    if (errors > 0) logger.warn({ group, shards: errors }, 'actor: lease renewals failed; keeping shards until their deadline');
+    if (stopping || crashed) return;
+
+    let members: string[];
+    try {
+      members = await withTimeout(coord.members(group), callTimeout, 'members');
+    } catch (err) {
+      logger.warn({ err, group }, 'actor: cannot list members; not rebalancing');
+      return;
+    }
+    if (stopping || crashed) return;
+    const count = members.includes(me) ? members.length : members.length + 1;
+    const fair = Math.ceil(S / count);
+
+    const active = [...shards.values()].filter((s) => s.phase === 'active');
+    if (active.length > fair) {
+      // Give back the shards furthest from our starting position: those we keep
+      // are then the ones we would pick again, so ownership stays stable.
+      active.sort((a, b) => (rank.get(b.n) ?? 0) - (rank.get(a.n) ?? 0));
+      const give = active.slice(0, active.length - fair);
+      logger.info({ group, shards: give.map((s) => s.n), fair, members: count }, 'actor: handing shards over');
+      for (const s of give) void handOver(s);
+      notify();
+      return;
+    }
+
+    // Draining shards count as held: taking new ones before they are gone would overshoot.
+    const want = fair - shards.size;
+    if (want <= 0) return;
+    let holders: Array<string | null>;
+    try {
+      holders = await withTimeout(coord.holders(allLeases), callTimeout, 'holders');
+    } catch (err) {
+      logger.warn({ err, group }, 'actor: cannot read lease holders; not acquiring');
+      return;
+    }
+    if (stopping || crashed) return;
+    // A lease already in our name but not served here is from an earlier life
+    // of this instanceId (see the option's doc): ours to take back.
+    const candidates = preference.filter((n) => !shards.has(n) && (holders[n] === null || holders[n] === me)).slice(0, want);
+    if (candidates.length === 0) return;
+    const t0 = now();
+    const got = await Promise.all(
+      candidates.map(async (n) => {
+        try {
+          return (await withTimeout(coord.acquire(leaseName(n), me, ttl), callTimeout, 'lease acquire')) ? n : -1;
+        } catch (err) {
+          logger.warn({ err, group, shard: n }, 'actor: lease acquire failed');
+          return -1;
+        }
+      }),
+    );
+    const mine = got.filter((n) => n >= 0);
+    if (mine.length === 0) return;
+    if (stopping || crashed) {
+      // Stopped while acquiring: give them straight back.
+      await Promise.all(mine.map((n) => coord.release(leaseName(n), me).catch(() => false)));
+      return;
+    }
+    const deadline = t0 + ttl - margin;
+    if (now() >= deadline) {
+      // Acquired too slowly to trust the lease; never served, so freeing it is safe.
+      await Promise.all(mine.map((n) => coord.release(leaseName(n), me).catch(() => false)));
+      return;
+    }
+    for (const n of mine) own(n, deadline);
+    // Senders rely on a shard once it is reported owned; with NATS the
+    // subscriptions are live only once the server has seen them.
+    await bus.flush().catch((err: unknown) => logger.warn({ err, group }, 'actor: bus flush failed'));
+    notify();
+    logger.info({ group, shards: mine, fair, members: count }, 'actor: acquired shards');
+  }
+
+  function runTick(): Promise<void> {
+    if (tickRunning !== null || stopping || crashed) return tickRunning ?? Promise.resolve();
+    tickRunning = tick()
+      .catch((err: unknown) => logger.warn({ err, group }, 'actor: coordination round failed'))
+      .finally(() => {
+        tickRunning = null;
+      });
+    return tickRunning;
+  }
+
+  await runTick();
+  const timer = setInterval(() => void runTick(), interval);
+  timer.unref();
+
+  let stopped: Promise<void> | undefined;
+  async function doStop(): Promise<void> {
+    stopping = true;
+    clearInterval(timer);
+    if (tickRunning !== null) await tickRunning;
+    for (const s of [...shards.values()]) if (s.phase === 'active') void handOver(s);
+    notify();
+    // Leases of draining shards are renewed while they drain (a long handler
+    // must not lose its lease halfway through the shutdown).
+    const keepAlive = setInterval(() => {
+      for (const s of shards.values()) void renew(s);
+    }, interval);
+    keepAlive.unref();
+    try {
+      while (handovers.size > 0) await Promise.all([...handovers]);
+    } finally {
+      clearInterval(keepAlive);
+    }
+    try {
+      await withTimeout(coord.leave(group, me), callTimeout, 'group leave');
+    } catch (err) {
+      logger.warn({ err, group }, 'actor: leaving the group failed; membership will expire');
+    }
+    logger.info({ group, instanceId: me }, 'actor: stopped');
+  }
+
+  const svc: ShardedService = {
+    owned,
+    onChange(cb) {
+      listeners.add(cb);
+      return () => listeners.delete(cb);
+    },
+    stop() {
+      if (crashed) return Promise.resolve(); // a dead process does nothing more
+      stopped ??= doStop();
+      return stopped;
+    },
+  };
+  crashers.set(svc, () => {
+    crashed = true;
+    stopping = true;
+    clearInterval(timer);
+    for (const s of shards.values()) {
+      s.lost = true;
+      s.sub?.unsubscribe();
+      s.sub = null;
+      clearTimeout(s.timer);
+    }
+    shards.clear();
+    notify();
+  });
+  return svc;
+}

@@ -1,0 +1,73 @@
+/**
+ * How other services talk to the user actors of the roster service
+ * (`xmpp.user.<shard>.<domain>.<local>`): bus requests that retry while a
+ * shard changes hands, so nothing addressed to a user is lost in a handover.
+ */
+import type { Bus, BusMessage, Headers } from '@hyphae/bus';
+import { actorSubject, requestWithRetry } from '@hyphae/actor';
+import { JID } from '@hyphae/jid';
+
+export const USER_SUBJECT_PREFIX = 'xmpp.user';
+
+/** Header naming what the actor should do with the payload. */
+export const OP_HEADER = 'hy-op';
+/** Reply header of the actor. */
+export const RESULT_HEADER = 'hy-result';
+/** For presence-out: the sending session, so the actor updates the right registry entry. */
+export const SID_HEADER = 'hy-sid';
+
+export type UserOp =
+  /** jabber:iq:roster from the user (payload: the stamped iq). */
+  | 'roster-iq'
+  /** Any presence sent by the user (payload: the stamped presence). */
+  | 'presence-out'
+  /** A subscription stanza or probe addressed to the user (payload: the presence, from = contact bare JID). */
+  | 'presence-in'
+  /** A session ended (payload: JSON SessionEndedEvent). */
+  | 'session-end'
+  /** A message for a user with no available resource (payload: the message). */
+  | 'offline';
+
+/** 'stored' | 'delivered' | 'full' | 'gone' (no such account) | 'ok' */
+export type UserResult = 'ok' | 'stored' | 'delivered' | 'full' | 'gone';
+
+export interface SessionEndedEvent {
+  bare: string;
+  resource: string;
+  sessionId: string;
+  /** Whether the session had sent available presence (then contacts get unavailable). */
+  available: boolean;
+  reason: string;
+}
+
+export class UserActors {
+  constructor(private readonly bus: Bus, private readonly shards: number) {}
+
+  subject(user: JID): string {
+    return actorSubject(USER_SUBJECT_PREFIX, this.shards, user.domain, user.local);
+  }
+
+  /** Sends to `user`'s actor and waits for its answer (retrying during handovers). */
+  async send(user: JID, op: UserOp, data: Uint8Array, headers: Headers = {}): Promise<BusMessage> {
+    return requestWithRetry(this.bus, this.subject(user), data, { headers: { ...headers, [OP_HEADER]: op }, timeoutMs: 10_000, retryForMs: 20_000 });
+  }
+
+  result(reply: BusMessage): UserResult {
+    return (reply.headers[RESULT_HEADER] as UserResult | undefined) ?? 'ok';
+  }
+}
+
+/**
+ * Tells the user's actor that a session ended, so its contacts get
+ * unavailable presence. Failures are logged: the actor cannot be reached
+ * only when no roster instance has been up for the whole retry window.
+ */
+export async function notifySessionEnded(actors: UserActors, ev: SessionEndedEvent, logger: { warn(o: object, m: string): void }): Promise<void> {
+  const at = ev.bare.indexOf('@');
+  const user = new JID(ev.bare.slice(0, at), ev.bare.slice(at + 1));
+  try {
+    await actors.send(user, 'session-end', new TextEncoder().encode(JSON.stringify(ev)));
+  } catch (err) {
+    logger.warn({ err, bare: ev.bare, resource: ev.resource }, 'could not tell the roster service that a session ended');
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Presence fan-out (RFC 6121 §4): to contacts with a 'from' subscription,
+ * probes answered from the registry for local contacts, unavailable on the
+ * way out. Remote contacts are the s2s gateway's (later).
+ */
+import { Element, parse } from 'ltx';
+import type { SessionEntry } from '@hyphae/store';
+import type { RosterContext } from './context.js';
+
+function domainOf(bare: string): string {
+  return bare.slice(bare.indexOf('@') + 1);
+}
+
+function presenceOf(entry: SessionEntry, user: string): Element | null {
+  if (!entry.available || !entry.presence) return null;
+  try {
+    const p = parse(entry.presence);
+    p.attrs.from = `${user}/${entry.resource}`;
+    return p;
+  } catch {
+    return null;
+  }
+}
+
+async function sendTo(ctx: RosterContext, stanza: Element, to: string): Promise<void> {
+  if (!ctx.domains.has(domainOf(to))) return;
+  const copy = parse(stanza.toString());
+  copy.attrs.to = to;
+  await ctx.router.send(copy);
+}
+
+/** Contacts whose subscription lets them see the user's presence (§4.2.2: 'from' or 'both'). */
+export async function watchers(ctx: RosterContext, user: string): Promise<string[]> {
+  const roster = await ctx.stores.rosters.get(user);
+  return roster.items.filter((i) => i.subscription === 'from' || i.subscription === 'both').map((i) => i.jid);
+}
+
+/** §4.2.2 / §4.4.2 / §4.5.2: a presence of one resource to every watcher. */
+export async function broadcast(ctx: RosterContext, user: string, stanza: Element): Promise<void> {
+  for (const contact of await watchers(ctx, user)) await sendTo(ctx, stanza, contact);
+}
+
+/** §3.1.5: the current presence of each available resource of `user`, to `contact`. */
+export async function sendPresenceOf(ctx: RosterContext, user: string, contact: string): Promise<void> {
+  for (const s of await ctx.stores.sessions.list(user)) {
+    const p = presenceOf(s, user);
+    if (p) await sendTo(ctx, p, contact);
+  }
+}
+
+/** Unavailable from each available resource of `user`, to `contact` (§3.2.2, §3.3.3). */
+export async function sendUnavailableOf(ctx: RosterContext, user: string, contact: string): Promise<void> {
+  for (const s of await ctx.stores.sessions.list(user)) {
+    if (!s.available) continue;
+    await sendTo(ctx, new Element('presence', { type: 'unavailable', from: `${user}/${s.resource}` }), contact);
+  }
+}
+
+/**
+ * §4.2.3 / §4.3.2: the probes of an initial presence, answered from the
+ * registry for local contacts: the current presence of each of their
+ * available resources goes to the new session.
+ */
+export async function probeContacts(ctx: RosterContext, user: string, fullJid: string): Promise<void> {
+  const roster = await ctx.stores.rosters.get(user);
+  for (const item of roster.items) {
+    if (item.subscription !== 'to' && item.subscription !== 'both') continue;
+    if (!ctx.domains.has(domainOf(item.jid))) continue;
+    for (const s of await ctx.stores.sessions.list(item.jid)) {
+      const p = presenceOf(s, item.jid);
+      if (!p) continue;
+      p.attrs.to = fullJid;
+      await ctx.router.send(p);
+    }
+  }
+}
