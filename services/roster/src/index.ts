@@ -10,7 +10,7 @@ import type { Bus, BusMessage } from '@hyphae/bus';
 import type { Stores } from '@hyphae/store';
 import type { HyphaeConfig } from '@hyphae/config';
 import type { Logger, Metrics } from '@hyphae/observability';
-import { startShardedService } from '@hyphae/actor';
+import { startShardedService, KeyedMailbox } from '@hyphae/actor';
 import {
   Router, UserActors, USER_SUBJECT_PREFIX, OP_HEADER, RESULT_HEADER, SID_HEADER,
   type UserOp, type UserResult, type SessionEndedEvent,
@@ -52,7 +52,8 @@ export async function startRoster(deps: RosterDeps): Promise<RosterService> {
   const logger = deps.logger.child({ component: 'roster' });
   const actors = new UserActors(bus, config.roster.shards);
   const router = new Router({ domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, modules: [], actors });
-  const ctx: RosterContext = { config, stores, router, actors, logger, domains: new Set(config.domains) };
+  const outbox = new KeyedMailbox();
+  const ctx: RosterContext = { config, stores, router, actors, logger, domains: new Set(config.domains), outbox };
 
   const handle = async (msg: BusMessage): Promise<UserResult> => {
     const op = msg.headers[OP_HEADER] as UserOp | undefined;
@@ -110,7 +111,13 @@ export async function startRoster(deps: RosterDeps): Promise<RosterService> {
     },
   });
   logger.info({ shards: config.roster.shards }, 'roster service started');
-  return { owned: () => service.owned(), stop: () => service.stop() };
+  return {
+    owned: () => service.owned(),
+    async stop() {
+      await service.stop();
+      await outbox.drain();
+    },
+  };
 }
 
 /** A session ended (logout, broken connection, dead node): unavailable to everyone who saw it (§4.5.2, §4.6.3). */

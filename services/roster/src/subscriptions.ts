@@ -10,7 +10,7 @@ import type { RosterItem } from '@hyphae/store';
 import { inbound, outbound, type SubState } from './logic/subscription.js';
 import { pushItem } from './pushes.js';
 import { sendPresenceOf, sendUnavailableOf } from './broadcast.js';
-import type { RosterContext } from './context.js';
+import { later, type RosterContext } from './context.js';
 
 export type SubscriptionType = 'subscribe' | 'subscribed' | 'unsubscribe' | 'unsubscribed';
 export const SUBSCRIPTION_TYPES: ReadonlySet<string> = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
@@ -66,15 +66,21 @@ function subscriptionStanza(type: SubscriptionType, from: string, to: string, or
   return p;
 }
 
-/** Hands a subscription stanza to the contact's side. */
-async function forward(ctx: RosterContext, contact: JID, stanza: Element): Promise<void> {
-  if (!ctx.domains.has(contact.domain)) {
-    // Federation arrives with the s2s gateway.
-    const from = tryParseJid(String(stanza.attrs.from));
-    if (from) await ctx.router.bounce(stanza, from, new StanzaError('remote-server-not-found'));
-    return;
-  }
-  await ctx.actors.send(contact, 'presence-in', enc.encode(stanza.toString()));
+/**
+ * Hands a subscription stanza to the contact's side, through the outbox (see
+ * RosterContext.outbox), then runs `after` in the same order.
+ */
+function forward(ctx: RosterContext, contact: JID, stanza: Element, after?: () => Promise<void>): void {
+  later(ctx, contact.toBareString(), async () => {
+    if (!ctx.domains.has(contact.domain)) {
+      // Federation arrives with the s2s gateway.
+      const from = tryParseJid(String(stanza.attrs.from));
+      if (from) await ctx.router.bounce(stanza, from, new StanzaError('remote-server-not-found'));
+      return;
+    }
+    await ctx.actors.send(contact, 'presence-in', enc.encode(stanza.toString()));
+    if (after) await after();
+  });
 }
 
 /** §3.1.2, §3.2.2, §3.3.2, §3.4: a subscription stanza sent by `from` (the user). */
@@ -88,13 +94,14 @@ export async function outboundSubscription(ctx: RosterContext, stanza: Element, 
   const r = outbound(before.state, type);
   const saved = await save(ctx, user, contact.toBareString(), before, r.next, stanza);
   if (r.push && saved.version !== null) await pushItem(ctx, user, saved.item ?? { jid: contact.toBareString(), remove: true }, saved.version);
+  const c = contact.toBareString();
   // §3.2.2: a contact losing 'from' gets unavailable before the unsubscribed.
-  if (r.presence === 'unavailable') await sendUnavailableOf(ctx, user, contact.toBareString());
+  if (r.presence === 'unavailable') later(ctx, c, () => sendUnavailableOf(ctx, user, c));
   if (!r.forward) return;
-  // §3.1.2: the server stamps the user's bare JID on outbound subscription stanzas.
-  await forward(ctx, contact, subscriptionStanza(type, user, contact.toBareString(), stanza));
-  // §3.1.5: a contact gaining 'from' gets the user's current presence.
-  if (r.presence === 'current') await sendPresenceOf(ctx, user, contact.toBareString());
+  // §3.1.2: the server stamps the user's bare JID on outbound subscription
+  // stanzas. §3.1.5: a contact gaining 'from' then gets the current presence.
+  forward(ctx, contact, subscriptionStanza(type, user, c, stanza),
+    r.presence === 'current' ? () => sendPresenceOf(ctx, user, c) : undefined);
 }
 
 /** Appendix A.3: a subscription stanza from `contact` arriving for the user `user`. */
@@ -106,16 +113,18 @@ export async function inboundSubscription(ctx: RosterContext, stanza: Element, u
   const presented = subscriptionStanza(type, contactBare, userBare, stanza);
   const saved = await save(ctx, userBare, contactBare, before, r.next, presented);
   if (r.push && saved.version !== null) await pushItem(ctx, userBare, saved.item ?? { jid: contactBare, remove: true }, saved.version);
-  if (r.autoReply === 'subscribed') {
-    // §3.1.3: already approved (pre-approval, or 'from'/'both'): answer for the user.
-    await forward(ctx, contact, subscriptionStanza('subscribed', userBare, contactBare));
-  } else if (r.deliver) {
-    await ctx.router.deliverToResources(presented, userBare);
-  }
   // §3.1.5: a contact gaining 'from' sees the user's presence; §3.3.3: one
   // losing it gets unavailable.
-  if (r.presence === 'current') await sendPresenceOf(ctx, userBare, contactBare);
-  if (r.presence === 'unavailable') await sendUnavailableOf(ctx, userBare, contactBare);
+  const presence = r.presence === 'current' ? () => sendPresenceOf(ctx, userBare, contactBare)
+    : r.presence === 'unavailable' ? () => sendUnavailableOf(ctx, userBare, contactBare)
+    : undefined;
+  if (r.autoReply === 'subscribed') {
+    // §3.1.3: already approved (pre-approval, or 'from'/'both'): answer for the user.
+    forward(ctx, contact, subscriptionStanza('subscribed', userBare, contactBare), presence);
+    return;
+  }
+  if (r.deliver) await ctx.router.deliverToResources(presented, userBare);
+  if (presence) later(ctx, contactBare, presence);
 }
 
 /** §2.5.2: removing an item cancels the subscriptions both ways. */
@@ -123,14 +132,14 @@ export async function cancelBothWays(ctx: RosterContext, user: JID, item: Roster
   const contact = new JID(...splitBare(item.jid));
   const userBare = user.toBareString();
   if (item.subscription === 'to' || item.subscription === 'both' || item.ask) {
-    await forward(ctx, contact, subscriptionStanza('unsubscribe', userBare, item.jid));
+    forward(ctx, contact, subscriptionStanza('unsubscribe', userBare, item.jid));
   }
   if (item.subscription === 'from' || item.subscription === 'both') {
     // §3.2.2: unavailable first, then the cancellation.
-    await sendUnavailableOf(ctx, userBare, item.jid);
-    await forward(ctx, contact, subscriptionStanza('unsubscribed', userBare, item.jid));
+    later(ctx, item.jid, () => sendUnavailableOf(ctx, userBare, item.jid));
+    forward(ctx, contact, subscriptionStanza('unsubscribed', userBare, item.jid));
   } else if (pendingIn) {
-    await forward(ctx, contact, subscriptionStanza('unsubscribed', userBare, item.jid));
+    forward(ctx, contact, subscriptionStanza('unsubscribed', userBare, item.jid));
   }
   if (pendingIn) await ctx.stores.presence.removePendingIn(userBare, item.jid);
 }
