@@ -1,18 +1,41 @@
 /**
  * Faults in a cluster (DESIGN.md invariant 2): a c2s node killed with -9,
- * Redis and NATS killed with -9 and restarted on the same port. Recovery
- * times are reported with t.diagnostic.
+ * Redis and NATS killed with -9 and restarted on the same port, sm killed,
+ * a contact's c2s node killed (presence), a roster instance killed in the
+ * middle of subscription handshakes. Recovery times are reported with
+ * t.diagnostic.
  *
  * Run: npx tsc -b test && node --test test/dist/e2e/faults.test.js
  */
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { NS, Session, login, loginFails, newAccount, stanzaErrorCondition, uniqueName, xml, type LoginOptions } from '../harness/clients.js';
+import { NS, Session, login, loginFails, newAccount, register, sleep, stanzaErrorCondition, uniqueName, xml, type LoginOptions } from '../harness/clients.js';
 import { clusterSkipReason, metricValue, scrapeMetrics, startCluster, type ClusterServer } from '../harness/server.js';
-import { waitUntil, withServerLogs } from '../harness/util.js';
+import {
+  IM_NS,
+  acceptRosterPushes,
+  isRosterPush,
+  itemsOf,
+  presenceFrom,
+  rosterGet,
+  rosterItem,
+  sendPresence,
+  sendSubscription,
+  subscribeBothWays,
+  subscriptionFrom,
+  userShard,
+  waitPush,
+  type RosterItem,
+} from '../harness/im.js';
+import { redisCommand, waitUntil, withServerLogs } from '../harness/util.js';
+import { serverHasRoster } from '../harness/server.js';
 
 const HEARTBEAT_MS = 500;
 const NODE_TTL_MS = 3_000;
+/** roster.leaseTtlMs of the cluster: bounds a roster instance's failover. */
+const LEASE_TTL_MS = 2_000;
+/** roster.shards (the default). */
+const SHARDS = 64;
 
 const skip = clusterSkipReason();
 
@@ -78,7 +101,7 @@ describe('faults (cluster)', () => {
     cluster = await startCluster({
       c2sNodes: 2,
       redisPersistence: true,
-      config: { sm: { heartbeatIntervalMs: HEARTBEAT_MS, nodeTtlMs: NODE_TTL_MS } },
+      config: { sm: { heartbeatIntervalMs: HEARTBEAT_MS, nodeTtlMs: NODE_TTL_MS }, roster: { leaseTtlMs: LEASE_TTL_MS } },
     });
   }, { timeout: 120_000 });
   after(async () => {
@@ -229,6 +252,192 @@ describe('faults (cluster)', () => {
     const res = await b.iq(xml('iq', { type: 'get', to: a.jid }, xml('ping', { xmlns: NS.ping })));
     assert.equal(res.attrs.type, 'result');
   });
+  const rosterSkip = skip ?? (serverHasRoster() ? null : 'the server build has no roster service');
+  const rosterTest = (name: string, timeoutMs: number, fn: (t: TestContext) => Promise<void>): void => {
+    it(name, { timeout: timeoutMs, skip: rosterSkip ?? false }, (t) =>
+      withServerLogs(t, cluster, async () => {
+        try {
+          await fn(t);
+        } finally {
+          await Promise.all(sessions.splice(0).map((s) => s.stop()));
+        }
+      }),
+    );
+  };
+  /** Logs in, answers roster pushes, asks for the roster and sends initial presence: an interested, available resource. */
+  const imSession = async (opts: LoginOptions): Promise<Session> => {
+    const s = acceptRosterPushes(await connect(opts));
+    await rosterGet(s);
+    await sendPresence(s);
+    return s;
+  };
+  /** Holder of each user-actor shard lease, read from Redis (`hy:lease:{roster:shard:<n>}`). */
+  const shardHolders = async (): Promise<Array<string | null>> =>
+    Promise.all(Array.from({ length: SHARDS }, (_, n) => redisCommand(srv().redis.port, ['GET', `hy:lease:{roster:shard:${n}}`]) as Promise<string | null>));
+
+  rosterTest("kill -9 of the contact's c2s node: the other user sees it go unavailable", 90_000, async (t) => {
+    const a = await imSession({ ...(await newAccount(srv(), 'pa')), node: 0, resource: 'a' });
+    const b = await imSession({ ...(await newAccount(srv(), 'pb')), node: 1, resource: 'b' });
+    await subscribeBothWays(a, b);
+    const killedAt = Date.now();
+    await srv().killNode(1);
+    try {
+      await a.waitFor(presenceFrom(b.jid, 'unavailable'), NODE_TTL_MS + 15_000, `unavailable from ${b.jid} after its c2s node was killed`);
+      const ms = Date.now() - killedAt;
+      t.diagnostic(`contact's c2s node killed: unavailable presence reached the other user after ${ms} ms (sm node TTL ${NODE_TTL_MS} ms, heartbeat ${HEARTBEAT_MS} ms)`);
+      assert.ok(ms <= NODE_TTL_MS + 5_000, `unavailable presence took ${ms} ms, more than the node TTL (${NODE_TTL_MS} ms) + 5 s`);
+      assert.equal(a.isOnline, true);
+    } finally {
+      await srv().restartNode(1);
+    }
+  });
+
+  rosterTest("SIGTERM (drain) of the contact's c2s node: the other user sees it go unavailable", 90_000, async (t) => {
+    const a = await imSession({ ...(await newAccount(srv(), 'da')), node: 0, resource: 'a' });
+    const b = await imSession({ ...(await newAccount(srv(), 'db')), node: 1, resource: 'b' });
+    await subscribeBothWays(a, b);
+    const stoppedAt = Date.now();
+    await srv().stopNode(1);
+    try {
+      const stopMs = Date.now() - stoppedAt;
+      await a.waitFor(presenceFrom(b.jid, 'unavailable'), NODE_TTL_MS + 15_000, `unavailable from ${b.jid} after its c2s node drained`);
+      t.diagnostic(`contact's c2s node drained in ${stopMs} ms; unavailable presence reached the other user after ${Date.now() - stoppedAt} ms`);
+    } finally {
+      await srv().restartNode(1);
+    }
+  });
+
+  rosterTest('kill -9 of a roster instance in the middle of subscription handshakes: every handshake completes', 150_000, async (t) => {
+    const victim = 0;
+    const victimId = srv().roster[victim]?.nodeId ?? '?';
+    const survivorId = srv().roster[1]?.nodeId ?? '?';
+    const before = await shardHolders();
+    const owned = before.map((h, n) => (h === victimId ? n : -1)).filter((n) => n >= 0);
+    assert.ok(owned.length > 0 && owned.length < SHARDS, `both roster instances should own shards before the kill; holders: ${JSON.stringify(before)}`);
+    /** A fresh account whose user actor lives on `holder` (usernames drawn until the shard fits). */
+    const accountOn = async (holder: string, prefix: string): Promise<{ username: string; password: string }> => {
+      for (;;) {
+        const username = uniqueName(prefix);
+        if (before[userShard(`${username}@${srv().domain}`, SHARDS)] !== holder) continue;
+        const password = `pw-${uniqueName('')}`;
+        await register(srv(), username, password);
+        return { username, password };
+      }
+    };
+    // Every placement of the two actors (victim V / survivor S) × b's approval
+    // sent just before the kill (in flight while the instance dies) or right
+    // after (during the failover).
+    const placements = [['V', 'V'], ['V', 'S'], ['S', 'V'], ['S', 'S']] as const;
+    const pairs: Array<{ a: Session; b: Session; what: string; early: boolean; affected: boolean }> = [];
+    for (const early of [true, false]) {
+      for (const [pa, pb] of placements) {
+        const a = await imSession({ ...(await accountOn(pa === 'V' ? victimId : survivorId, 'ka')), node: 0, resource: 'a' });
+        const b = await imSession({ ...(await accountOn(pb === 'V' ? victimId : survivorId, 'kb')), node: 1, resource: 'b' });
+        pairs.push({ a, b, early, affected: pa === 'V' || pb === 'V', what: `a on ${pa === 'V' ? 'the killed' : 'the surviving'} instance, b on ${pb === 'V' ? 'the killed' : 'the surviving'} one, b's 'subscribed' sent ${early ? 'just before' : 'right after'} the kill` });
+      }
+    }
+    const PAIRS = pairs.length;
+    const affected = pairs.map((p) => p.affected);
+    // First half of the handshake, before the kill: a subscribes to b.
+    await Promise.all(pairs.map(({ a, b }) => sendSubscription(a, 'subscribe', b.bare)));
+    await Promise.all(pairs.map(({ a, b }) => b.waitFor(subscriptionFrom(a.bare, 'subscribe'), 10_000, 'the request before the kill')));
+    t.diagnostic(`roster-${victim} owns ${owned.length}/${SHARDS} shards; ${affected.filter(Boolean).length}/${PAIRS} pairs have a user there`);
+
+    const approve = (i: number): Promise<void> => sendSubscription(pairs[i]!.b, 'subscribed', pairs[i]!.a.bare);
+    await Promise.all(pairs.map((p, i) => (p.early ? approve(i) : undefined)));
+    const killedAt = Date.now();
+    await srv().killRoster(victim);
+    try {
+      await Promise.all(pairs.map((p, i) => (p.early ? undefined : approve(i))));
+      const takeover = waitUntil(
+        async () => (await shardHolders()).every((h) => h !== null && h !== victimId),
+        LEASE_TTL_MS + 20_000,
+        `every shard of roster-${victim} to be taken over`,
+        100,
+      ).then(
+        () => Date.now() - killedAt,
+        (err: unknown) => err as Error, // reported below, after the handshakes
+      );
+
+      // Every pair's approval must complete. A stanza answered with an error of
+      // type 'wait' was not lost (DESIGN.md invariant 2): b retries it, as a
+      // client should. Without either, it was silently lost. All pairs are
+      // judged together so a loss is reported precisely.
+      const hasPush = (s: Session, jid: string, pred: (it: RosterItem) => boolean): boolean =>
+        s.buffered(isRosterPush).some((p) => (p.getChild('query', IM_NS.roster) ? itemsOf(p.getChild('query', IM_NS.roster)!) : []).some((it) => it.jid === jid && pred(it)));
+      const retried: string[] = [];
+      const approvalDeadline = killedAt + LEASE_TTL_MS + 30_000;
+      const settled = await Promise.all(
+        pairs.map(async ({ a, b }, i) => {
+          for (;;) {
+            if (hasPush(a, b.bare, (it) => it.subscription === 'to' && it.ask === undefined) && hasPush(b, a.bare, (it) => it.subscription === 'from')) {
+              return { ok: true, ms: Date.now() - killedAt };
+            }
+            const errs = b.drain((el) => el.name === 'presence' && el.attrs.type === 'error');
+            if (errs.length) {
+              retried.push(`pair ${i} (${pairs[i]!.what}) after ${Date.now() - killedAt} ms: ${errs.map((e) => `<${stanzaErrorCondition(e)}/> type=${e.getChild('error')?.attrs.type}`).join(' ')}`);
+              await approve(i);
+            }
+            if (Date.now() > approvalDeadline) return { ok: false, ms: -1 };
+            await sleep(100);
+          }
+        }),
+      );
+      if (retried.length) t.diagnostic(`'subscribed' answered with an error and retried by the client: ${retried.join(' | ')}`);
+      const lost: string[] = [];
+      for (const [i, r] of settled.entries()) {
+        if (r.ok) continue;
+        const { a, b } = pairs[i]!;
+        const [ia, ib] = await Promise.all([rosterItem(a, b.bare), rosterItem(b, a.bare)]);
+        lost.push(`pair ${i} (${pairs[i]!.what}): a's item ${ia ? `${ia.subscription}${ia.ask ? ' ask' : ''}` : 'none'}, b's item ${ib ? `${ib.subscription}${ib.ask ? ' ask' : ''}` : 'none'}, no error to b`);
+      }
+      const takeoverMs = await takeover;
+      const retriedPairs = new Set(retried.map((r) => Number(/^pair (\d+)/.exec(r)?.[1])));
+      const clean = settled.map((r, i) => (r.ok && !retriedPairs.has(i) ? r.ms : -1));
+      const hit = clean.filter((ms, i) => affected[i] && ms >= 0);
+      const miss = clean.filter((ms, i) => !affected[i] && ms >= 0);
+      t.diagnostic(
+        `roster-${victim} killed (lease TTL ${LEASE_TTL_MS} ms): its ${owned.length} shards taken over after ${takeoverMs instanceof Error ? takeoverMs.message : `${takeoverMs} ms`}; ` +
+          `approvals completed without a client retry (both pushes) after max ${hit.length ? Math.max(...hit) : '-'} ms for ${hit.length} pairs with an actor on it, ` +
+          `max ${miss.length ? Math.max(...miss) : '-'} ms for the ${miss.length} others; ${retriedPairs.size} retried after an error, ${lost.length} lost`,
+      );
+      assert.deepEqual(lost, [], `'subscribed' stanzas silently lost across the roster instance kill (waited ${LEASE_TTL_MS + 30_000} ms)`);
+      if (takeoverMs instanceof Error) throw takeoverMs;
+      for (const { a, b } of pairs) {
+        a.drain(isRosterPush);
+        b.drain(isRosterPush);
+      }
+      // Second half: b subscribes to a, a approves.
+      await Promise.all(pairs.map(({ a, b }) => sendSubscription(b, 'subscribe', a.bare)));
+      await Promise.all(pairs.map(({ a, b }) => a.waitFor(subscriptionFrom(b.bare, 'subscribe'), 30_000, 'the request after the kill')));
+      await Promise.all(pairs.map(({ a, b }) => sendSubscription(a, 'subscribed', b.bare)));
+      await Promise.all(
+        pairs.map(async ({ a, b }, i) => {
+          await waitPush(a, b.bare, (it) => it.subscription === 'both', 30_000, `pair ${i}: a sees 'both'`);
+          await waitPush(b, a.bare, (it) => it.subscription === 'both', 30_000, `pair ${i}: b sees 'both'`);
+        }),
+      );
+      // Nothing lost: both rosters agree.
+      for (const [i, { a, b }] of pairs.entries()) {
+        const ia = await rosterItem(a, b.bare);
+        const ib = await rosterItem(b, a.bare);
+        assert.equal(`${ia?.subscription}/${ia?.ask ?? '-'}`, 'both/-', `pair ${i}: a's item for b`);
+        assert.equal(`${ib?.subscription}/${ib?.ask ?? '-'}`, 'both/-', `pair ${i}: b's item for a`);
+      }
+      // The instance comes back and the cluster still works (shards rebalance to it).
+      const restartAt = Date.now();
+      await srv().restartRoster(victim);
+      const rebalancedMs = await waitUntil(async () => (await shardHolders()).some((h) => h === victimId), LEASE_TTL_MS + 30_000, `roster-${victim} to own shards again`, 200);
+      const c = await imSession({ ...(await newAccount(srv(), 'kc')), node: 0, resource: 'c' });
+      const d = await imSession({ ...(await newAccount(srv(), 'kd')), node: 1, resource: 'd' });
+      await subscribeBothWays(c, d, 30_000);
+      t.diagnostic(`roster-${victim} restarted: owns shards again after ${rebalancedMs} ms; a new handshake completed ${Date.now() - restartAt} ms after the restart began`);
+    } finally {
+      // Leave the cluster whole for the next test even when this one failed.
+      if (!srv().rosterRunning(victim)) await srv().restartRoster(victim).catch(() => undefined);
+    }
+  });
+
   test('kill -9 of sm: routing and logins go on; sm restarts and sees both nodes', 90_000, async (t) => {
     const a = await connect({ ...(await newAccount(srv(), 'sa')), node: 0, resource: 'a' });
     const b = await connect({ ...(await newAccount(srv(), 'sb')), node: 1, resource: 'b' });

@@ -137,6 +137,17 @@ class Inbox {
     return this.items.filter(pred);
   }
 
+  /** Removes and returns the buffered elements matching. */
+  drain(pred: Predicate): XmlElement[] {
+    const out: XmlElement[] = [];
+    this.items = this.items.filter((el) => {
+      if (!pred(el)) return true;
+      out.push(el);
+      return false;
+    });
+    return out;
+  }
+
   close(reason: string): void {
     if (this.closedReason !== null) return;
     this.closedReason = reason;
@@ -265,6 +276,11 @@ export class Session {
   /** Received stanzas matching, still buffered (not consumed). */
   buffered(pred: Predicate): XmlElement[] {
     return this.inbox.peek(pred);
+  }
+
+  /** Removes the buffered stanzas matching (default: all) and returns them. */
+  drain(pred: Predicate = () => true): XmlElement[] {
+    return this.inbox.drain(pred);
   }
 
   /**

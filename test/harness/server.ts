@@ -1,14 +1,15 @@
 /**
  * Spawns real Hyphae servers for end-to-end tests: `hyphae all` (embedded:
- * in-process bus, LMDB store) or a cluster (`hyphae sm` + N × `hyphae c2s`
- * over a real nats-server and redis-server from @hyphae/testkit).
+ * in-process bus, LMDB store) or a cluster (`hyphae sm` + M × `hyphae roster`
+ * + N × `hyphae c2s` over a real nats-server and redis-server from
+ * @hyphae/testkit).
  *
  * Every process gets its own YAML config (written as JSON, which is YAML)
  * with free loopback ports, its own node id, and a fresh temporary data
  * directory. A process is ready when GET /readyz on its HTTP port answers 200.
  * Children are SIGKILLed when the test process exits, whatever the reason.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -34,6 +35,13 @@ export interface C2sNode {
   /** XEP-0368 direct TLS. */
   readonly directTlsPort: number;
   /** The node's own metrics/health port. */
+  readonly httpPort: number;
+}
+
+/** One `hyphae roster` instance of a cluster. */
+export interface RosterNode {
+  readonly nodeId: string;
+  /** The instance's metrics/health port. */
   readonly httpPort: number;
 }
 
@@ -73,11 +81,21 @@ export interface ClusterServer extends HyphaeServer {
   readonly smHttpPort: number;
   /** SIGKILL c2s node i. */
   killNode(i: number): Promise<void>;
+  /** SIGTERM c2s node i (it drains) and wait for it to exit. */
+  stopNode(i: number): Promise<void>;
   /** Start c2s node i again (same ports, node id and data directory); waits for /readyz. */
   restartNode(i: number): Promise<void>;
   /** SIGKILL the sm process. */
   killSm(): Promise<void>;
   restartSm(): Promise<void>;
+  /** The roster instances (`hyphae roster`), in start order. */
+  readonly roster: readonly RosterNode[];
+  /** SIGKILL roster instance i. */
+  killRoster(i: number): Promise<void>;
+  /** Start roster instance i again (same config, node id and data directory); waits for /readyz. */
+  restartRoster(i: number): Promise<void>;
+  /** Whether roster instance i is running. */
+  rosterRunning(i: number): boolean;
 }
 
 /** A deep-partial override merged into the generated config. */
@@ -94,6 +112,8 @@ export interface EmbeddedOptions {
 export interface ClusterOptions {
   domain?: string;
   c2sNodes?: number;
+  /** `hyphae roster` instances (default 2 when the build has the roster service, else 0). */
+  rosterNodes?: number;
   /** Applied to every process's config. */
   config?: ConfigOverride;
   env?: Record<string, string>;
@@ -134,6 +154,29 @@ export function clusterSkipReason(): string | null {
   if (!serverBuilt()) return `server binary not built: ${HYPHAE_BIN}`;
   if (!hasBinary('nats-server')) return 'nats-server is not installed';
   if (!hasBinary('redis-server')) return 'redis-server is not installed';
+  return null;
+}
+
+let rosterSupport: boolean | null = null;
+/**
+ * Whether the built server has the roster service (`hyphae help` lists
+ * `roster`). Builds from before the roster service start clusters without
+ * roster instances, and the roster tests skip.
+ */
+export function serverHasRoster(): boolean {
+  if (rosterSupport !== null) return rosterSupport;
+  if (!serverBuilt()) return (rosterSupport = false);
+  const r = spawnSync(process.execPath, [HYPHAE_BIN, 'help'], { encoding: 'utf8', timeout: 20_000 });
+  rosterSupport = r.status === 0 && /^\s+roster\s/m.test(r.stdout ?? '');
+  return rosterSupport;
+}
+
+/** Null when roster/presence tests can run against `mode`, else the reason to skip. */
+export function rosterSkipReason(mode: 'embedded' | 'cluster'): string | null {
+  if (mode === 'embedded' && externalTarget()) return null;
+  const base = mode === 'embedded' ? embeddedSkipReason() : clusterSkipReason();
+  if (base) return base;
+  if (!serverHasRoster()) return `the server build has no roster service (\`${HYPHAE_BIN} help\` does not list it): rebuild with npx tsc -b services/hyphae`;
   return null;
 }
 
@@ -460,13 +503,14 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<HyphaeS
 }
 
 /**
- * Starts nats-server, redis-server, one `hyphae sm` and `c2sNodes` (default 2)
- * `hyphae c2s` processes, and waits until every one answers /readyz.
- * Check `clusterSkipReason()` first.
+ * Starts nats-server, redis-server, one `hyphae sm`, `rosterNodes` (default 2)
+ * `hyphae roster` and `c2sNodes` (default 2) `hyphae c2s` processes, and
+ * waits until every one answers /readyz. Check `clusterSkipReason()` first.
  */
 export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterServer> {
   const domain = opts.domain ?? 'localhost';
   const n = opts.c2sNodes ?? 2;
+  const r = opts.rosterNodes ?? (serverHasRoster() ? 2 : 0);
   const root = mkdtempSync(join(tmpdir(), 'hyphae-e2e-cluster-'));
   const lines: string[] = [];
   const nats = await startNats();
@@ -524,14 +568,33 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
     procs.push(new HyphaeProcess(`c2s-${i}`, 'c2s', cfgPath, ports.httpPort, env, lines, join(root, `c2s-${i}.log`)));
   }
 
-  const all = [sm, ...procs];
+  const rosterNodes: RosterNode[] = [];
+  const rosterProcs: HyphaeProcess[] = [];
+  for (let i = 0; i < r; i++) {
+    let httpPort = await freePort();
+    while (used.has(httpPort)) httpPort = await freePort();
+    used.add(httpPort);
+    const nodeId = `e2e-roster-${i}-${process.pid}`;
+    const dir = join(root, `roster-${i}`);
+    mkdirSync(dir, { recursive: true });
+    const cfgPath = join(root, `roster-${i}.yaml`);
+    writeConfig(cfgPath, deepMerge({ ...common, nodeId, dataDir: dir, http: { host: '127.0.0.1', port: httpPort } }, opts.config ?? {}));
+    rosterNodes.push({ nodeId, httpPort });
+    rosterProcs.push(new HyphaeProcess(`roster-${i}`, 'roster', cfgPath, httpPort, env, lines, join(root, `roster-${i}.log`)));
+  }
+
+  const all = [sm, ...rosterProcs, ...procs];
   const stopAll = async (how: 'stop' | 'kill'): Promise<void> => {
-    // c2s nodes first (they drain sessions), then sm.
+    // c2s nodes first (they drain sessions), then the roster instances (they
+    // hand their shards over), then sm.
     await Promise.all(procs.map((p) => (how === 'stop' ? p.stop() : p.kill())));
+    await Promise.all(rosterProcs.map((p) => (how === 'stop' ? p.stop() : p.kill())));
     await (how === 'stop' ? sm.stop() : sm.kill());
   };
   const startAll = async (): Promise<void> => {
     await sm.start();
+    // The user actors before the edges, so the first stanzas find an owner.
+    await Promise.all(rosterProcs.map((p) => p.start()));
     await Promise.all(procs.map((p) => p.start()));
   };
   try {
@@ -547,6 +610,11 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
   const node = (i: number): HyphaeProcess => {
     const p = procs[i];
     if (!p) throw new Error(`no c2s node ${i} (cluster has ${procs.length})`);
+    return p;
+  };
+  const rosterProc = (i: number): HyphaeProcess => {
+    const p = rosterProcs[i];
+    if (!p) throw new Error(`no roster instance ${i} (cluster has ${rosterProcs.length})`);
     return p;
   };
   let disposed = false;
@@ -566,6 +634,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
       await startAll();
     },
     killNode: (i) => node(i).kill(),
+    stopNode: (i) => node(i).stop(),
     restartNode: async (i) => {
       const p = node(i);
       if (p.running) await p.stop();
@@ -576,6 +645,14 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
       if (sm.running) await sm.stop();
       await sm.start();
     },
+    roster: rosterNodes,
+    killRoster: (i) => rosterProc(i).kill(),
+    restartRoster: async (i) => {
+      const p = rosterProc(i);
+      if (p.running) await p.stop();
+      await p.start();
+    },
+    rosterRunning: (i) => rosterProc(i).running,
     logs: () => [...lines],
     exitStatus: () => all.map((p) => p.exitStatus()),
     async dispose() {

@@ -37,6 +37,19 @@ describe('requestWithRetry', () => {
     await bus.close();
   });
 
+  it('retries a timeout when the message is idempotent (the owner died holding it)', async () => {
+    const bus = createMemoryBus();
+    let got = 0;
+    // The first owner swallows the request (dies); the next one answers.
+    bus.subscribe('dying', (m) => {
+      if (++got > 1) m.respond(enc.encode('ok'));
+    });
+    const reply = await requestWithRetry(bus, 'dying', enc.encode('x'), { timeoutMs: 100, retryForMs: 5000, idempotent: true });
+    assert.equal(dec.decode(reply.data), 'ok');
+    assert.equal(got, 2);
+    await bus.close();
+  });
+
   it('retries a "moved" reply and passes headers on', async () => {
     const bus = createMemoryBus();
     let n = 0;

@@ -1,4 +1,4 @@
-import { NoRespondersError, type Bus, type BusMessage, type Headers } from '@hyphae/bus';
+import { BusTimeoutError, NoRespondersError, type Bus, type BusMessage, type Headers } from '@hyphae/bus';
 import { MOVED_HEADER, MOVED_VALUE } from './protocol.js';
 
 export interface RetryOptions {
@@ -7,6 +7,11 @@ export interface RetryOptions {
   timeoutMs?: number;
   /** How long to keep retrying "no responders" (a shard being handed over); default 15000 ms. */
   retryForMs?: number;
+  /**
+   * The message is idempotent: a timeout (the owner may have died with it in
+   * hand) is retried too, within retryForMs. Default false.
+   */
+  idempotent?: boolean;
 }
 
 const FIRST_DELAY_MS = 50;
@@ -26,7 +31,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
  * in both cases, so callers branch on one class).
  *
  * Not retried: BusTimeoutError (the message may have been handled — resending
- * could apply it twice), BusClosedError and any other error: thrown at once.
+ * could apply it twice) unless the caller says the message is idempotent,
+ * BusClosedError and any other error: thrown at once.
  */
 export async function requestWithRetry(bus: Bus, subject: string, data: Uint8Array, opts: RetryOptions = {}): Promise<BusMessage> {
   const retryForMs = opts.retryForMs ?? 15_000;
@@ -34,13 +40,14 @@ export async function requestWithRetry(bus: Bus, subject: string, data: Uint8Arr
   const start = Date.now();
   let delay = FIRST_DELAY_MS;
   for (;;) {
-    let last: NoRespondersError;
+    let last: NoRespondersError | BusTimeoutError;
     try {
       const reply = await bus.request(subject, data, reqOpts);
       if (reply.headers[MOVED_HEADER] !== MOVED_VALUE) return reply;
       last = new NoRespondersError(subject);
     } catch (err) {
-      if (!(err instanceof NoRespondersError)) throw err;
+      const retryable = err instanceof NoRespondersError || (opts.idempotent === true && err instanceof BusTimeoutError);
+      if (!retryable) throw err;
       last = err;
     }
     const left = retryForMs - (Date.now() - start);

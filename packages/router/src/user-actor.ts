@@ -26,7 +26,16 @@ export type UserOp =
   /** A session ended (payload: JSON SessionEndedEvent). */
   | 'session-end'
   /** A message for a user with no available resource (payload: the message). */
-  | 'offline';
+  | 'offline'
+  /** The account was deleted: unavailable to everyone who saw it, then its data goes (no payload). */
+  | 'account-deleted';
+
+/**
+ * Operations that may be applied twice without harm: retried when the owner
+ * times out (it may have died holding them). Subscription stanzas are
+ * idempotent under RFC 6121 Appendix A; storing a message is not.
+ */
+const IDEMPOTENT: ReadonlySet<UserOp> = new Set<UserOp>(['roster-iq', 'presence-out', 'presence-in', 'session-end', 'account-deleted']);
 
 /** 'stored' | 'delivered' | 'full' | 'gone' (no such account) | 'ok' */
 export type UserResult = 'ok' | 'stored' | 'delivered' | 'full' | 'gone';
@@ -49,7 +58,14 @@ export class UserActors {
 
   /** Sends to `user`'s actor and waits for its answer (retrying during handovers). */
   async send(user: JID, op: UserOp, data: Uint8Array, headers: Headers = {}): Promise<BusMessage> {
-    return requestWithRetry(this.bus, this.subject(user), data, { headers: { ...headers, [OP_HEADER]: op }, timeoutMs: 10_000, retryForMs: 20_000 });
+    return requestWithRetry(this.bus, this.subject(user), data, {
+      headers: { ...headers, [OP_HEADER]: op },
+      // Long enough for an initial presence with a full offline queue; a
+      // dead owner is noticed by its lease expiring well within retryForMs.
+      timeoutMs: 5_000,
+      retryForMs: 20_000,
+      idempotent: IDEMPOTENT.has(op),
+    });
   }
 
   result(reply: BusMessage): UserResult {

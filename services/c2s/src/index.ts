@@ -15,6 +15,7 @@ import { Router, H, UserActors, c2sSubject, discoModule, pingModule, versionModu
 import { C2sConnection } from './connection.js';
 import { C2sRuntime } from './runtime.js';
 import type { TlsCredentials } from './tls.js';
+import { parseJid } from '@hyphae/jid';
 
 export { loadTlsCredentials, TlsSetupError } from './tls.js';
 export type { TlsCredentials } from './tls.js';
@@ -66,9 +67,15 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
     config: config.registration,
     iterations: config.c2s.scramIterations,
     closeSessions: async (bare, condition, text) => {
+      // The account is gone: its actor tells its contacts (unavailable) and
+      // forgets its roster, offline messages and pending requests — before
+      // the sessions close, so their session-end finds nothing left to do.
+      try {
+        await actors.send(parseJid(bare), 'account-deleted', new Uint8Array(0));
+      } catch (err) {
+        log.warn({ err, bare }, 'could not clean up a deleted account');
+      }
       await router?.closeSessions(bare, condition, text);
-      // The account is gone: so are its roster, offline messages and pending requests.
-      await Promise.all([stores.rosters.deleteAll(bare), stores.offline.deleteAll(bare), stores.presence.deleteAll(bare)]);
     },
   });
   modules.push(

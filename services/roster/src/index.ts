@@ -81,6 +81,9 @@ export async function startRoster(deps: RosterDeps): Promise<RosterService> {
         return 'ok';
       case 'offline':
         return offline(ctx, user, parse(dec.decode(msg.data)));
+      case 'account-deleted':
+        await accountDeleted(ctx, user);
+        return 'ok';
       default:
         logger.warn({ op, subject: msg.subject }, 'unknown user actor operation');
         return 'ok';
@@ -129,6 +132,20 @@ async function sessionEnded(ctx: RosterContext, ev: SessionEndedEvent): Promise<
     await ctx.router.route(p, full); // the user's other resources
   }
   await unavailableToDirected(ctx, full);
+}
+
+/**
+ * XEP-0077 cancellation: in the user's own mailbox, so nothing interleaves —
+ * contacts and directed-presence recipients get unavailable from each live
+ * session, then the roster, pending requests and offline messages go. The
+ * sessions' own session-end (when c2s closes them) then finds nobody to tell.
+ */
+async function accountDeleted(ctx: RosterContext, user: JID): Promise<void> {
+  const bare = user.toBareString();
+  for (const s of await ctx.stores.sessions.list(bare)) {
+    await sessionEnded(ctx, { bare, resource: s.resource, sessionId: s.sessionId, available: s.available, reason: 'account deleted' });
+  }
+  await Promise.all([ctx.stores.rosters.deleteAll(bare), ctx.stores.offline.deleteAll(bare), ctx.stores.presence.deleteAll(bare)]);
 }
 
 /** XEP-0160: keep a message for a user with no available resource. */
