@@ -125,7 +125,7 @@ export async function startRoster(deps: RosterDeps): Promise<RosterService> {
 
 /** A session ended (logout, broken connection, dead node): unavailable to everyone who saw it (§4.5.2, §4.6.3). */
 async function sessionEnded(ctx: RosterContext, ev: SessionEndedEvent): Promise<void> {
-  const full = new JID(...splitBare(ev.bare), ev.resource);
+  const full = parseJid(ev.bare).withResource(ev.resource);
   if (ev.available) {
     const p = new El('presence', { type: 'unavailable', from: full.toString() });
     await broadcast(ctx, ev.bare, p);
@@ -165,7 +165,3 @@ async function offline(ctx: RosterContext, user: JID, stanza: Element): Promise<
   return (await ctx.stores.offline.push(bare, stanza.toString(), cap)) ? 'stored' : 'full';
 }
 
-function splitBare(bare: string): [string, string] {
-  const at = bare.indexOf('@');
-  return at === -1 ? ['', bare] : [bare.slice(0, at), bare.slice(at + 1)];
-}

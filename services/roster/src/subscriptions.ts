@@ -4,7 +4,7 @@
  * state tables of Appendix A (logic/subscription.ts).
  */
 import { Element } from 'ltx';
-import { JID, tryParseJid } from '@hyphae/jid';
+import { JID, parseJid, tryParseJid } from '@hyphae/jid';
 import { StanzaError } from '@hyphae/stanza';
 import type { RosterItem } from '@hyphae/store';
 import { inbound, outbound, type SubState } from './logic/subscription.js';
@@ -129,7 +129,7 @@ export async function inboundSubscription(ctx: RosterContext, stanza: Element, u
 
 /** §2.5.2: removing an item cancels the subscriptions both ways. */
 export async function cancelBothWays(ctx: RosterContext, user: JID, item: RosterItem, pendingIn: boolean): Promise<void> {
-  const contact = new JID(...splitBare(item.jid));
+  const contact = parseJid(item.jid);
   const userBare = user.toBareString();
   if (item.subscription === 'to' || item.subscription === 'both' || item.ask) {
     forward(ctx, contact, subscriptionStanza('unsubscribe', userBare, item.jid));
@@ -144,7 +144,3 @@ export async function cancelBothWays(ctx: RosterContext, user: JID, item: Roster
   if (pendingIn) await ctx.stores.presence.removePendingIn(userBare, item.jid);
 }
 
-function splitBare(bare: string): [string, string] {
-  const at = bare.indexOf('@');
-  return at === -1 ? ['', bare] : [bare.slice(0, at), bare.slice(at + 1)];
-}
