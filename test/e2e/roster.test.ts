@@ -336,6 +336,10 @@ function rosterSuite(mode: Mode): void {
         const got = res.attrs.type === 'error' ? stanzaErrorCondition(res) : `type=${res.attrs.type}`;
         if (got !== c.expect) failures.push(`${c.what}: expected <${c.expect}/>, got ${got}: ${res.toString().slice(0, 300)}`);
       }
+      // §2.1.5: another account's roster is not ours to read.
+      const other = await s.iq(xml('iq', { type: 'get', to: `${uniqueName('other')}@${d}` }, xml('query', { xmlns: 'jabber:iq:roster' })));
+      const otherGot = other.attrs.type === 'error' ? stanzaErrorCondition(other) : `type=${other.attrs.type}`;
+      if (otherGot !== 'forbidden') failures.push(`roster get addressed to another account: expected <forbidden/>, got ${otherGot}: ${other.toString().slice(0, 300)}`);
       // An item with the maximum name length is fine.
       const ok = await rosterSet(s, { jid: `x6@${d}`, name: 'n'.repeat(1023) });
       if (ok.attrs.type !== 'result') failures.push(`a 1023-character name was refused: ${ok.toString().slice(0, 300)}`);

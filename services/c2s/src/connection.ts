@@ -24,13 +24,18 @@ const MAX_AUTH_FAILURES = 3;
 const STANZAS = new Set(['message', 'presence', 'iq']);
 const ROSTER = 'jabber:iq:roster';
 
-/** jabber:iq:roster get/set for the user's own roster (RFC 6121 §2.1.5: no 'to', or the bare JID). */
-function isRosterQuery(iq: Element, jid: JID): boolean {
+/**
+ * jabber:iq:roster get/set handled by the server: no 'to', or a bare JID.
+ * The user's actor answers the user's own and <forbidden/> for any other
+ * account (RFC 6121 §2.1.5); one addressed to a full JID is an iq for that
+ * client and is routed like any other.
+ */
+function isRosterQuery(iq: Element): boolean {
   const t = iq.attrs.type;
   if (t !== 'get' && t !== 'set') return false;
   if (!iq.getChild('query', ROSTER)) return false;
   const to = iq.attrs.to as string | undefined;
-  return to === undefined || to === jid.toBareString();
+  return to === undefined || !to.includes('/');
 }
 
 /** A transient backend failure: RFC 6120 §8.3.3.5 with type 'wait' (retry later). */
@@ -505,7 +510,7 @@ export class C2sConnection {
         // probes, subscriptions, directed presence (RFC 6121 §3, §4).
         if (!el.attrs.to && !this.notePresence(el)) return;
         await this.rt.toUserActor(jid, 'presence-out', el, this.entry.sessionId);
-      } else if (el.name === 'iq' && isRosterQuery(el, jid)) {
+      } else if (el.name === 'iq' && isRosterQuery(el)) {
         await this.rt.toUserActor(jid, 'roster-iq', el);
       } else {
         await this.rt.router.route(el, jid);
