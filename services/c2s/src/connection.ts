@@ -545,7 +545,14 @@ export class C2sConnection {
       priority = n;
     }
     entry.available = type === undefined;
-    if (entry.available) entry.priority = priority;
+    if (entry.available) {
+      entry.priority = priority;
+      // Kept too, so a re-record after a registry outage (rebind) still
+      // answers contacts' probes (RFC 6121 §4.3.2).
+      entry.presence = el.toString();
+    } else {
+      delete entry.presence;
+    }
     return true;
   }
 
