@@ -281,6 +281,19 @@ const BAD: Array<[string, { env?: Record<string, string>; overrides?: unknown; f
   ['registration.allowlist', { env: { HYPHAE_REGISTRATION__ALLOWLIST: 'localhost' } }],
   ['sm.heartbeatIntervalMs', { env: { HYPHAE_SM__HEARTBEAT_INTERVAL_MS: '10' } }],
   ['sm.nodeTtlMs', { env: { HYPHAE_SM__NODE_TTL_MS: '1999' } }],
+  ['muc.enabled', { env: { HYPHAE_MUC__ENABLED: 'on' } }],
+  ['muc.subdomain', { env: { HYPHAE_MUC__SUBDOMAIN: 'con.ference' } }],
+  ['muc.shards', { env: { HYPHAE_MUC__SHARDS: '5000' } }],
+  ['muc.leaseTtlMs', { env: { HYPHAE_MUC__LEASE_TTL_MS: '499' } }],
+  ['muc.maxRoomsPerUser', { env: { HYPHAE_MUC__MAX_ROOMS_PER_USER: '-1' } }],
+  ['muc.maxOccupants', { env: { HYPHAE_MUC__MAX_OCCUPANTS: '0' } }],
+  ['muc.defaultMaxUsers', { env: { HYPHAE_MUC__DEFAULT_MAX_USERS: 'many' } }],
+  ['muc.maxHistory', { env: { HYPHAE_MUC__MAX_HISTORY: '-5' } }],
+  ['muc.defaultHistory', { env: { HYPHAE_MUC__DEFAULT_HISTORY: '1.5' } }],
+  ['muc.maxMessageBytes', { env: { HYPHAE_MUC__MAX_MESSAGE_BYTES: '10' } }],
+  ['muc.messagesPerSecond', { env: { HYPHAE_MUC__MESSAGES_PER_SECOND: '0' } }],
+  ['muc.defaultMaxUsers', { env: { HYPHAE_MUC__DEFAULT_MAX_USERS: '3000' } }],
+  ['muc.defaultHistory', { env: { HYPHAE_MUC__DEFAULT_HISTORY: '300' } }],
 ];
 
 test('every validation error names its key, the value and the source', () => {
@@ -320,7 +333,7 @@ test('IPv6 literals and IP domains are accepted', () => {
 
 test('describeConfig lists every key with type, default, doc and env', () => {
   const rows = describeConfig();
-  assert.equal(rows.length, 34);
+  assert.equal(rows.length, 45);
   const byKey = new Map(rows.map((r) => [r.key, r]));
   assert.deepEqual(byKey.get('c2s.port'), {
     key: 'c2s.port',

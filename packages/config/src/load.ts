@@ -76,6 +76,19 @@ export function defaultConfig(): HyphaeConfig {
     registration: { open: true, maxPerIp: 5, windowSeconds: 3600, allowlist: ['127.0.0.0/8', '::1/128'] },
     sm: { heartbeatIntervalMs: 1000, nodeTtlMs: 5000 },
     roster: { shards: 64, maxItems: 1000, maxNameLength: 1023, offlineCap: 1000, leaseTtlMs: 5000 },
+    muc: {
+      enabled: true,
+      subdomain: 'conference',
+      shards: 64,
+      leaseTtlMs: 5000,
+      maxRoomsPerUser: 100,
+      maxOccupants: 2000,
+      defaultMaxUsers: 200,
+      maxHistory: 200,
+      defaultHistory: 20,
+      maxMessageBytes: 65536,
+      messagesPerSecond: 20,
+    },
   };
 }
 

@@ -256,6 +256,65 @@ const rosterSchema = z.strictObject({
   }),
 });
 
+const mucSchema = z.strictObject({
+  enabled: leaf(z.boolean(), { doc: 'Serve XEP-0045 multi-user chat at <subdomain>.<domain> for every served domain.', expect: 'true or false' }),
+  subdomain: leaf(z.string().trim().toLowerCase().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/), {
+    doc: 'Subdomain of the MUC service: rooms are room@<subdomain>.<domain>.',
+    expect: 'one DNS label (letters, digits, inner hyphens)',
+  }),
+  shards: leaf(int(1, 4096), {
+    doc: 'Shards of the room actors. Every service of a cluster must use the same value; changing it needs a full restart.',
+    expect: 'an integer from 1 to 4096',
+  }),
+  leaseTtlMs: leaf(int(500, 600_000), {
+    doc: 'How long a muc instance owns a shard without renewing; bounds the room failover time.',
+    expect: 'milliseconds, an integer from 500 to 600000',
+  }),
+  maxRoomsPerUser: leaf(int(0, 1_000_000), {
+    doc: 'Rooms one user may own; creating another is refused with <not-allowed/>. 0 forbids creating rooms.',
+    expect: 'an integer from 0 to 1000000',
+  }),
+  maxOccupants: leaf(int(1, 1_000_000), {
+    doc: 'Hard cap on the occupants of one room; muc#roomconfig_maxusers cannot exceed it.',
+    expect: 'an integer from 1 to 1000000',
+  }),
+  defaultMaxUsers: leaf(int(1, 1_000_000), {
+    doc: 'muc#roomconfig_maxusers of a new room (at most maxOccupants).',
+    expect: 'an integer from 1 to 1000000',
+  }),
+  maxHistory: leaf(int(0, 100_000), {
+    doc: 'Hard cap on the discussion history one room keeps; muc#roomconfig_historylength cannot exceed it.',
+    expect: 'an integer from 0 to 100000',
+  }),
+  defaultHistory: leaf(int(0, 100_000), {
+    doc: 'Discussion history length of a new room (at most maxHistory).',
+    expect: 'an integer from 0 to 100000',
+  }),
+  maxMessageBytes: leaf(int(256, 16_777_216), {
+    doc: 'Largest message an occupant may send through a room, in bytes; past it <policy-violation/>.',
+    expect: 'an integer from 256 to 16777216',
+  }),
+  messagesPerSecond: leaf(int(1, 1_000_000), {
+    doc: 'Messages per second one occupant may send through a room (bursts of twice that); past it <resource-constraint/>.',
+    expect: 'an integer from 1 to 1000000',
+  }),
+})
+  .superRefine((v, ctx) => {
+    // A new room's defaults must be ones its owner could have configured.
+    if (v.defaultMaxUsers > v.maxOccupants) {
+      ctx.addIssue({
+        code: 'custom', params: crossField('muc.maxOccupants'), path: ['defaultMaxUsers'], input: v.defaultMaxUsers,
+        message: 'muc.defaultMaxUsers must be at most muc.maxOccupants',
+      });
+    }
+    if (v.defaultHistory > v.maxHistory) {
+      ctx.addIssue({
+        code: 'custom', params: crossField('muc.maxHistory'), path: ['defaultHistory'], input: v.defaultHistory,
+        message: 'muc.defaultHistory must be at most muc.maxHistory',
+      });
+    }
+  });
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const configSchema = z.strictObject({
@@ -306,6 +365,7 @@ export const configSchema = z.strictObject({
   registration: registrationSchema,
   sm: smSchema,
   roster: rosterSchema,
+  muc: mucSchema,
 });
 
 // Compile-time proof that the schema produces exactly the documented type.

@@ -60,6 +60,31 @@ export interface RosterConfig {
   leaseTtlMs: number;
 }
 
+export interface MucConfig {
+  /** Serve XEP-0045 multi-user chat at `<subdomain>.<domain>` for every served domain. */
+  enabled: boolean;
+  /** The MUC service's subdomain: rooms live at room@<subdomain>.<domain>. */
+  subdomain: string;
+  /** Shards of the room actors; the same in every service of a cluster. */
+  shards: number;
+  /** How long a muc instance owns a shard without renewing (bounds failover). */
+  leaseTtlMs: number;
+  /** Rooms one user may own; creating more is refused with <not-allowed/>. 0: only server admins create rooms (none yet). */
+  maxRoomsPerUser: number;
+  /** Hard cap on occupants of one room (muc#roomconfig_maxusers cannot exceed it). */
+  maxOccupants: number;
+  /** muc#roomconfig_maxusers of a new room. */
+  defaultMaxUsers: number;
+  /** Hard cap on discussion history kept per room (muc#roomconfig_historylength cannot exceed it). */
+  maxHistory: number;
+  /** Discussion history length of a new room. */
+  defaultHistory: number;
+  /** Largest groupchat or private message an occupant may send through a room, in bytes. */
+  maxMessageBytes: number;
+  /** Messages per second one occupant may send through a room (burst of twice that); past it <resource-constraint/>. */
+  messagesPerSecond: number;
+}
+
 export interface HyphaeConfig {
   /** Domains served (virtual hosts), prepared. The first is the default. */
   domains: string[];
@@ -79,4 +104,5 @@ export interface HyphaeConfig {
   registration: RegistrationConfig;
   sm: SmConfig;
   roster: RosterConfig;
+  muc: MucConfig;
 }

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { Account, RosterItem, SessionEntry, Stores } from './types.js';
+import type { Account, RoomAffiliation, RoomListing, RoomMeta, RosterItem, SessionEntry, StoredRoom, Stores } from './types.js';
 
 export interface ContractSubject {
   stores: Stores;
@@ -45,6 +45,10 @@ const ids = (xs: { sessionId: string }[]): string[] => xs.map((x) => x.sessionId
 
 function item(jid: string, over: Partial<RosterItem> = {}): RosterItem {
   return { jid, groups: [], subscription: 'none', ask: false, approved: false, ...over };
+}
+
+function meta(over: Partial<RoomMeta> = {}): RoomMeta {
+  return { config: '{"membersonly":false}', public: true, name: 'Verona', persistent: true, createdAt: 1_700_000_000_000, ...over };
 }
 
 export function storeContract(name: string, make: () => Promise<ContractSubject>): void {
@@ -608,6 +612,384 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
         s = await subject.reopen();
         assert.equal(await s.presence.hasPendingIn(bare, 'romeo@example.net'), true);
         assert.deepEqual(await s.presence.listPendingIn(bare), [{ contact: 'romeo@example.net', stanza: sub('romeo@example.net') }]);
+      });
+    });
+
+    describe('rooms', () => {
+      const room = 'verona@conference.example.com';
+      const domain = 'conference.example.com';
+      const empty = (m: RoomMeta): StoredRoom => ({ meta: m, affiliations: new Map(), subject: null, occupants: new Map(), history: [] });
+      const names = (r: { items: RoomListing[] }): string[] => r.items.map((i) => i.room);
+
+      it('load of a missing room is null; putMeta creates it; a replace changes it', async () => {
+        assert.equal(await s.rooms.load(room), null);
+        const m = meta({ name: 'Verona', config: '{"x":"ü😀"}' });
+        await s.rooms.putMeta(room, m);
+        assert.deepEqual(await s.rooms.load(room), empty(m));
+        const m2 = meta({ name: 'Mantua', public: false, persistent: false, config: '{}', createdAt: 5 });
+        await s.rooms.putMeta(room, m2);
+        assert.deepEqual(await s.rooms.load(room), empty(m2));
+        // Another room, and one whose JID extends this one, are separate.
+        assert.equal(await s.rooms.load('verona@conference.example.co'), null);
+        assert.equal(await s.rooms.load('verona@conference.example.com2'), null);
+        assert.equal(await s.rooms.load('veron@conference.example.com'), null);
+      });
+
+      it('returns copies: changing a result or an argument does not change the room', async () => {
+        const m = meta();
+        await s.rooms.putMeta(room, m);
+        const aff: RoomAffiliation = { affiliation: 'member', nick: 'romeo' };
+        await s.rooms.setAffiliation(room, 'romeo@example.net', aff);
+        m.name = 'changed';
+        aff.nick = 'changed';
+        const got = await s.rooms.load(room);
+        assert.ok(got);
+        assert.equal(got.meta.name, 'Verona');
+        assert.deepEqual(got.affiliations.get('romeo@example.net'), { affiliation: 'member', nick: 'romeo' });
+        got.meta.name = 'x';
+        got.affiliations.clear();
+        got.history.push('x');
+        got.occupants.set('x', 'y');
+        assert.deepEqual(await s.rooms.load(room), {
+          ...empty(meta()),
+          affiliations: new Map([['romeo@example.net', { affiliation: 'member', nick: 'romeo' }]]),
+        });
+      });
+
+      it('affiliations: set, replace, remove (XEP-0045 §5.2); nick and reason absent unless given', async () => {
+        await s.rooms.putMeta(room, meta());
+        await s.rooms.setAffiliation(room, 'juliet@example.com', { affiliation: 'owner' });
+        await s.rooms.setAffiliation(room, 'nurse@example.com', { affiliation: 'admin', nick: 'Nurse' });
+        await s.rooms.setAffiliation(room, 'romeo@example.net', { affiliation: 'member', nick: 'Romeo' });
+        await s.rooms.setAffiliation(room, 'tybalt@example.net', { affiliation: 'outcast', reason: 'Capulet feud' });
+        await s.rooms.setAffiliation('other@conference.example.com', 'romeo@example.net', { affiliation: 'admin' });
+        let got = await s.rooms.load(room);
+        assert.deepEqual(
+          got?.affiliations,
+          new Map<string, RoomAffiliation>([
+            ['juliet@example.com', { affiliation: 'owner' }],
+            ['nurse@example.com', { affiliation: 'admin', nick: 'Nurse' }],
+            ['romeo@example.net', { affiliation: 'member', nick: 'Romeo' }],
+            ['tybalt@example.net', { affiliation: 'outcast', reason: 'Capulet feud' }],
+          ]),
+        );
+        const owner = got?.affiliations.get('juliet@example.com');
+        assert.equal(owner && ('nick' in owner || 'reason' in owner), false, 'absent, not undefined');
+        // Replace: the whole record, not a merge.
+        await s.rooms.setAffiliation(room, 'romeo@example.net', { affiliation: 'admin', reason: 'promoted' });
+        await s.rooms.setAffiliation(room, 'tybalt@example.net', null);
+        await s.rooms.setAffiliation(room, 'never@example.net', null);
+        got = await s.rooms.load(room);
+        assert.deepEqual(got?.affiliations.get('romeo@example.net'), { affiliation: 'admin', reason: 'promoted' });
+        assert.equal(got?.affiliations.has('tybalt@example.net'), false);
+        assert.equal(got?.affiliations.has('never@example.net'), false);
+        assert.deepEqual([...(got?.affiliations.keys() ?? [])], ['juliet@example.com', 'nurse@example.com', 'romeo@example.net']);
+        assert.deepEqual((await s.rooms.load('other@conference.example.com'))?.affiliations, undefined, 'no meta: no room');
+      });
+
+      it('ownedBy follows owner grants, revocations and destroy', async () => {
+        const juliet = 'juliet@example.com';
+        const rooms = ['b@conference.example.com', 'a@conference.example.com', 'ü@conference.example.com', 'c@muc.example.org'];
+        assert.deepEqual(await s.rooms.ownedBy(juliet), []);
+        for (const r of rooms) {
+          await s.rooms.putMeta(r, meta());
+          await s.rooms.setAffiliation(r, juliet, { affiliation: 'owner' });
+        }
+        await s.rooms.setAffiliation('a@conference.example.com', 'romeo@example.net', { affiliation: 'owner' });
+        await s.rooms.setAffiliation('b@conference.example.com', 'romeo@example.net', { affiliation: 'admin' });
+        assert.deepEqual(await s.rooms.ownedBy(juliet), [...rooms].sort(byCodePoint));
+        assert.deepEqual(await s.rooms.ownedBy('romeo@example.net'), ['a@conference.example.com']);
+        // Granted again: still listed once.
+        await s.rooms.setAffiliation('a@conference.example.com', juliet, { affiliation: 'owner', nick: 'J' });
+        assert.deepEqual(await s.rooms.ownedBy(juliet), [...rooms].sort(byCodePoint));
+        // Downgraded, removed, destroyed: gone from the index.
+        await s.rooms.setAffiliation('b@conference.example.com', juliet, { affiliation: 'admin' });
+        await s.rooms.setAffiliation('ü@conference.example.com', juliet, null);
+        await s.rooms.destroy('c@muc.example.org');
+        assert.deepEqual(await s.rooms.ownedBy(juliet), ['a@conference.example.com']);
+        // Promoted back.
+        await s.rooms.setAffiliation('b@conference.example.com', juliet, { affiliation: 'owner' });
+        assert.deepEqual(await s.rooms.ownedBy(juliet), ['a@conference.example.com', 'b@conference.example.com']);
+        await s.rooms.destroy('a@conference.example.com');
+        assert.deepEqual(await s.rooms.ownedBy(juliet), ['b@conference.example.com']);
+        assert.deepEqual(await s.rooms.ownedBy('romeo@example.net'), []);
+        assert.deepEqual(await s.rooms.ownedBy('juliet@example.co'), []);
+        // A re-created room does not bring its old owners back.
+        await s.rooms.putMeta('c@muc.example.org', meta());
+        assert.deepEqual(await s.rooms.ownedBy(juliet), ['b@conference.example.com']);
+        assert.deepEqual((await s.rooms.load('c@muc.example.org'))?.affiliations, new Map());
+      });
+
+      it('subject: null until set, set, replace, clear (XEP-0045 §8.1)', async () => {
+        await s.rooms.putMeta(room, meta());
+        assert.equal((await s.rooms.load(room))?.subject, null);
+        await s.rooms.setSubject(room, '{"subject":"Fair Verona ü😀","by":"juliet"}');
+        assert.equal((await s.rooms.load(room))?.subject, '{"subject":"Fair Verona ü😀","by":"juliet"}');
+        await s.rooms.setSubject(room, '');
+        assert.equal((await s.rooms.load(room))?.subject, '', "'' is a subject (an empty one), not none");
+        await s.rooms.setSubject(room, 'again');
+        await s.rooms.setSubject(room, null);
+        assert.equal((await s.rooms.load(room))?.subject, null);
+        await s.rooms.setSubject(room, null);
+        assert.deepEqual(await s.rooms.load(room), empty(meta()));
+      });
+
+      it('occupants: put, replace, remove, by nick', async () => {
+        await s.rooms.putMeta(room, meta());
+        await s.rooms.putOccupant(room, 'Romeo', '{"jid":"romeo@example.net/a","role":"participant"}');
+        await s.rooms.putOccupant(room, 'Juliet', '{"jid":"juliet@example.com/b","role":"moderator"}');
+        await s.rooms.putOccupant(room, 'ü 😀 {x}%', '{"jid":"x@y/z"}');
+        await s.rooms.putOccupant('other@conference.example.com', 'Romeo', 'elsewhere');
+        await s.rooms.putOccupant(room, 'Romeo', '{"jid":"romeo@example.net/a","role":"visitor"}');
+        let got = await s.rooms.load(room);
+        assert.deepEqual(
+          got?.occupants,
+          new Map([
+            ['Juliet', '{"jid":"juliet@example.com/b","role":"moderator"}'],
+            ['Romeo', '{"jid":"romeo@example.net/a","role":"visitor"}'],
+            ['ü 😀 {x}%', '{"jid":"x@y/z"}'],
+          ]),
+        );
+        await s.rooms.removeOccupant(room, 'Romeo');
+        await s.rooms.removeOccupant(room, 'Nobody');
+        got = await s.rooms.load(room);
+        assert.deepEqual([...(got?.occupants.keys() ?? [])], ['Juliet', 'ü 😀 {x}%']);
+        await s.rooms.removeOccupant(room, 'Juliet');
+        await s.rooms.removeOccupant(room, 'ü 😀 {x}%');
+        assert.deepEqual((await s.rooms.load(room))?.occupants, new Map());
+        await s.rooms.putMeta('other@conference.example.com', meta());
+        assert.deepEqual((await s.rooms.load('other@conference.example.com'))?.occupants, new Map([['Romeo', 'elsewhere']]));
+      });
+
+      it('history: pushHistory keeps the newest max in order; max 0 empties; trimHistory', async () => {
+        const h = (i: number): string => `{"stanza":"<message id='m${i}'><body>#${i} ü😀</body></message>"}`;
+        const range = (a: number, b: number): string[] => Array.from({ length: b - a }, (_, i) => h(a + i));
+        await s.rooms.putMeta(room, meta());
+        for (let i = 0; i < 5; i++) await s.rooms.pushHistory(room, h(i), 20);
+        assert.deepEqual((await s.rooms.load(room))?.history, range(0, 5));
+        for (let i = 5; i < 30; i++) await s.rooms.pushHistory(room, h(i), 20);
+        assert.deepEqual((await s.rooms.load(room))?.history, range(10, 30), 'only the newest 20');
+        await s.rooms.pushHistory(room, h(30), 3);
+        assert.deepEqual((await s.rooms.load(room))?.history, range(28, 31), 'a lower max trims at once');
+        await s.rooms.pushHistory(room, h(31), 1);
+        assert.deepEqual((await s.rooms.load(room))?.history, [h(31)]);
+        await s.rooms.pushHistory(room, h(32), 0);
+        assert.deepEqual((await s.rooms.load(room))?.history, [], 'max 0 empties and keeps nothing');
+        for (let i = 33; i < 40; i++) await s.rooms.pushHistory(room, h(i), 10);
+        assert.deepEqual((await s.rooms.load(room))?.history, range(33, 40), 'order kept after emptying');
+        await s.rooms.trimHistory(room, 10);
+        assert.deepEqual((await s.rooms.load(room))?.history, range(33, 40), 'a higher max trims nothing');
+        await s.rooms.trimHistory(room, 4);
+        assert.deepEqual((await s.rooms.load(room))?.history, range(36, 40));
+        await s.rooms.pushHistory(room, h(40), 10);
+        assert.deepEqual((await s.rooms.load(room))?.history, range(36, 41));
+        await s.rooms.trimHistory(room, 0);
+        assert.deepEqual((await s.rooms.load(room))?.history, []);
+        await s.rooms.trimHistory(room, 5);
+        await s.rooms.trimHistory('none@conference.example.com', 5);
+        // Other rooms are separate.
+        await s.rooms.putMeta('other@conference.example.com', meta());
+        await s.rooms.pushHistory('other@conference.example.com', h(99), 5);
+        await s.rooms.pushHistory(room, h(1), 5);
+        assert.deepEqual((await s.rooms.load(room))?.history, [h(1)]);
+        assert.deepEqual((await s.rooms.load('other@conference.example.com'))?.history, [h(99)]);
+      });
+
+      it('concurrent writes: no lost affiliation or occupant, history never above max', async () => {
+        await s.rooms.putMeta(room, meta());
+        await Promise.all([
+          ...Array.from({ length: 20 }, (_, i) => s.rooms.setAffiliation(room, `u${i}@x`, { affiliation: i % 2 ? 'member' : 'owner' })),
+          ...Array.from({ length: 20 }, (_, i) => s.rooms.putOccupant(room, `n${i}`, `o${i}`)),
+          ...Array.from({ length: 30 }, (_, i) => s.rooms.pushHistory(room, `h${i}`, 10)),
+        ]);
+        const got = await s.rooms.load(room);
+        assert.equal(got?.affiliations.size, 20);
+        assert.equal(got?.occupants.size, 20);
+        assert.equal(got?.history.length, 10);
+        assert.equal(new Set(got?.history).size, 10);
+        for (const h of got?.history ?? []) assert.match(h, /^h\d+$/);
+        for (let i = 0; i < 20; i += 2) assert.deepEqual(await s.rooms.ownedBy(`u${i}@x`), [room]);
+      });
+
+      it('destroy removes everything, index entries included (XEP-0045 §10.9)', async () => {
+        await s.rooms.putMeta(room, meta({ public: true, name: 'Verona' }));
+        await s.rooms.setAffiliation(room, 'juliet@example.com', { affiliation: 'owner' });
+        await s.rooms.setAffiliation(room, 'romeo@example.net', { affiliation: 'member', nick: 'Romeo' });
+        await s.rooms.setSubject(room, 'subject');
+        await s.rooms.putOccupant(room, 'Juliet', 'occupant');
+        await s.rooms.pushHistory(room, 'entry', 10);
+        await s.rooms.putMeta('mantua@conference.example.com', meta({ name: 'Mantua', public: false }));
+        await s.rooms.setAffiliation('mantua@conference.example.com', 'juliet@example.com', { affiliation: 'owner' });
+        await s.rooms.destroy(room);
+        assert.equal(await s.rooms.load(room), null);
+        assert.deepEqual(await s.rooms.list(domain, { max: 10, publicOnly: false }), {
+          items: [{ room: 'mantua@conference.example.com', name: 'Mantua' }],
+          count: 1,
+        });
+        assert.deepEqual(await s.rooms.list(domain, { max: 10, publicOnly: true }), { items: [], count: 0 });
+        assert.deepEqual(await s.rooms.ownedBy('juliet@example.com'), ['mantua@conference.example.com']);
+        // The other room is untouched.
+        assert.equal((await s.rooms.load('mantua@conference.example.com'))?.affiliations.size, 1);
+        // Destroying again (or a room that never was) is a no-op.
+        await s.rooms.destroy(room);
+        await s.rooms.destroy('never@conference.example.com');
+        // The JID can be used again: nothing of the old room comes back.
+        const m = meta({ public: false, name: 'New' });
+        await s.rooms.putMeta(room, m);
+        assert.deepEqual(await s.rooms.load(room), empty(m));
+        assert.deepEqual(await s.rooms.list(domain, { max: 10, publicOnly: false }), {
+          items: [
+            { room: 'mantua@conference.example.com', name: 'Mantua' },
+            { room, name: 'New' },
+          ],
+          count: 2,
+        });
+      });
+
+      it('list: code point order, after exclusive, max, count is the total, publicOnly, per domain', async () => {
+        const locals = ['romeo', 'juliet', 'ünïcode', '日本', '😀smile', 'ｚwide', 'a', 'a-b', 'b{x}%', 'A', 'aa'];
+        const all = locals.map((l) => `${l}@${domain}`);
+        const isPublic = (r: string): boolean => all.indexOf(r) % 2 === 0;
+        for (const r of all) await s.rooms.putMeta(r, meta({ public: isPublic(r), name: `Name of ${r}` }));
+        // Other domains, one of them extending this one, one a subdomain.
+        await s.rooms.putMeta(`other@${domain}2`, meta());
+        await s.rooms.putMeta(`other@x.${domain}`, meta());
+        await s.rooms.putMeta('other@conference.example.co', meta());
+        const sorted = [...all].sort(byCodePoint);
+        const pub = sorted.filter(isPublic);
+
+        const everything = await s.rooms.list(domain, { max: 100, publicOnly: false });
+        assert.deepEqual(everything.items, sorted.map((r) => ({ room: r, name: `Name of ${r}` })));
+        assert.equal(everything.count, all.length);
+        assert.deepEqual(await s.rooms.list(domain, { max: 100, publicOnly: true }), {
+          items: pub.map((r) => ({ room: r, name: `Name of ${r}` })),
+          count: pub.length,
+        });
+        // max and after (exclusive), XEP-0059 paging: every page counts the total.
+        assert.deepEqual(await s.rooms.list(domain, { max: 3, publicOnly: false }), {
+          items: sorted.slice(0, 3).map((r) => ({ room: r, name: `Name of ${r}` })),
+          count: all.length,
+        });
+        const page = await s.rooms.list(domain, { after: sorted[2], max: 3, publicOnly: false });
+        assert.deepEqual(names(page), sorted.slice(3, 6));
+        assert.equal(page.count, all.length);
+        for (const publicOnly of [false, true]) {
+          const want = publicOnly ? pub : sorted;
+          const seen: string[] = [];
+          let after: string | undefined;
+          for (;;) {
+            const p = await s.rooms.list(domain, { ...(after === undefined ? {} : { after }), max: 2, publicOnly });
+            assert.equal(p.count, want.length);
+            if (p.items.length === 0) break;
+            seen.push(...names(p));
+            after = p.items.at(-1)?.room;
+          }
+          assert.deepEqual(seen, want, `paging, publicOnly ${publicOnly}`);
+        }
+        // A cursor that is not a room: the rooms sorting after it.
+        assert.deepEqual(names(await s.rooms.list(domain, { after: `b@${domain}`, max: 100, publicOnly: false })), sorted.filter((r) => byCodePoint(r, `b@${domain}`) > 0));
+        assert.deepEqual(names(await s.rooms.list(domain, { after: 'zzz', max: 100, publicOnly: false })), sorted.filter((r) => byCodePoint(r, 'zzz') > 0));
+        assert.deepEqual(await s.rooms.list(domain, { after: sorted.at(-1), max: 5, publicOnly: false }), { items: [], count: all.length });
+        assert.deepEqual(await s.rooms.list(domain, { max: 0, publicOnly: false }), { items: [], count: all.length }, 'max 0: just the count');
+        // Other domains list their own rooms only.
+        assert.deepEqual(names(await s.rooms.list(`${domain}2`, { max: 100, publicOnly: false })), [`other@${domain}2`]);
+        assert.deepEqual(names(await s.rooms.list(`x.${domain}`, { max: 100, publicOnly: false })), [`other@x.${domain}`]);
+        assert.deepEqual(await s.rooms.list('nobody.example', { max: 100, publicOnly: false }), { items: [], count: 0 });
+        // Replacing meta moves a room in or out of the public listing and renames it.
+        const r0 = sorted[0] as string;
+        const wasPublic = isPublic(r0);
+        await s.rooms.putMeta(r0, meta({ public: !wasPublic, name: 'Renamed' }));
+        const pub2 = await s.rooms.list(domain, { max: 100, publicOnly: true });
+        assert.equal(pub2.count, pub.length + (wasPublic ? -1 : 1));
+        assert.equal(names(pub2).includes(r0), !wasPublic);
+        assert.deepEqual((await s.rooms.list(domain, { max: 1, publicOnly: false })).items, [{ room: r0, name: 'Renamed' }]);
+        await s.rooms.putMeta(r0, meta({ public: true, name: '' }));
+        assert.deepEqual((await s.rooms.list(domain, { max: 1, publicOnly: true })).items, [{ room: r0, name: '' }]);
+      });
+
+      it('room and user JIDs with {, } and % do not collide', async () => {
+        const rooms = ['a}b@c.example', 'a%7Db@c.example', 'a{b@c.example', 'a%7Bb@c.example', '%@c.example', '%25@c.example', '{a}@c.example', 'a@c.example'];
+        for (const [i, r] of rooms.entries()) {
+          await s.rooms.putMeta(r, meta({ name: `n${i}` }));
+          await s.rooms.setAffiliation(r, `u${i}@x`, { affiliation: 'member' });
+          await s.rooms.setSubject(r, `s${i}`);
+          await s.rooms.putOccupant(r, `nick${i}`, `o${i}`);
+          await s.rooms.pushHistory(r, `h${i}`, 10);
+        }
+        for (const [i, r] of rooms.entries()) {
+          assert.deepEqual(await s.rooms.load(r), {
+            meta: meta({ name: `n${i}` }),
+            affiliations: new Map([[`u${i}@x`, { affiliation: 'member' }]]),
+            subject: `s${i}`,
+            occupants: new Map([[`nick${i}`, `o${i}`]]),
+            history: [`h${i}`],
+          }, r);
+        }
+        assert.deepEqual(names(await s.rooms.list('c.example', { max: 100, publicOnly: false })), [...rooms].sort(byCodePoint));
+        const owners = ['a}b@x', 'a%7Db@x', '{a}@x', '%@x', '%25@x'];
+        for (const [i, o] of owners.entries()) await s.rooms.setAffiliation(rooms[i] as string, o, { affiliation: 'owner' });
+        for (const [i, o] of owners.entries()) assert.deepEqual(await s.rooms.ownedBy(o), [rooms[i]], o);
+        // Braces in a domain too.
+        await s.rooms.putMeta('r@{d}', meta());
+        await s.rooms.putMeta('r@%7Bd%7D', meta());
+        assert.deepEqual(names(await s.rooms.list('{d}', { max: 10, publicOnly: false })), ['r@{d}']);
+        assert.deepEqual(names(await s.rooms.list('%7Bd%7D', { max: 10, publicOnly: false })), ['r@%7Bd%7D']);
+        await s.rooms.destroy('a}b@c.example');
+        assert.equal(await s.rooms.load('a}b@c.example'), null);
+        assert.equal((await s.rooms.load('a%7Db@c.example'))?.subject, 's1');
+      });
+
+      it('rejects bad input with a StoreError and writes nothing', async () => {
+        for (const bad of ['', 'no-at-sign', '@conference.example.com', 'room@', 'a@b@c', 'room@conference.example.com/nick']) {
+          await assert.rejects(s.rooms.putMeta(bad, meta()), { name: 'StoreError' }, bad);
+          await assert.rejects(s.rooms.load(bad), { name: 'StoreError' }, bad);
+        }
+        const badMeta: unknown[] = [null, { ...meta(), public: 'yes' }, { ...meta(), name: 1 }, { ...meta(), config: {} }, { ...meta(), createdAt: NaN }];
+        for (const b of badMeta) await assert.rejects(s.rooms.putMeta(room, b as RoomMeta), { name: 'StoreError' }, JSON.stringify(b));
+        assert.equal(await s.rooms.load(room), null);
+        await s.rooms.putMeta(room, meta());
+        const badAff: unknown[] = [{ affiliation: 'none' }, { affiliation: 'king' }, { affiliation: 'member', nick: 5 }, { affiliation: 'owner', reason: false }];
+        for (const b of badAff) await assert.rejects(s.rooms.setAffiliation(room, 'x@y', b as RoomAffiliation), { name: 'StoreError' }, JSON.stringify(b));
+        await assert.rejects(s.rooms.setAffiliation(room, '', { affiliation: 'member' }), { name: 'StoreError' });
+        await assert.rejects(s.rooms.putOccupant(room, '', 'x'), { name: 'StoreError' });
+        await assert.rejects(s.rooms.pushHistory(room, 'x', -1), { name: 'StoreError' });
+        await assert.rejects(s.rooms.pushHistory(room, 'x', 1.5), { name: 'StoreError' });
+        await assert.rejects(s.rooms.trimHistory(room, -1), { name: 'StoreError' });
+        await assert.rejects(s.rooms.list(domain, { max: -1, publicOnly: false }), { name: 'StoreError' });
+        await assert.rejects(s.rooms.list('', { max: 1, publicOnly: false }), { name: 'StoreError' });
+        assert.deepEqual(await s.rooms.load(room), empty(meta()));
+        assert.deepEqual(await s.rooms.ownedBy('x@y'), []);
+      });
+
+      it('keeps meta, affiliations, subject, history and indexes across a reopen; not occupants', async (t) => {
+        if (!subject.reopen) return t.skip('backend has no reopen');
+        const m = meta({ public: true, name: 'Verona' });
+        await s.rooms.putMeta(room, m);
+        await s.rooms.setAffiliation(room, 'juliet@example.com', { affiliation: 'owner', nick: 'Juliet' });
+        await s.rooms.setAffiliation(room, 'tybalt@example.net', { affiliation: 'outcast', reason: 'feud' });
+        await s.rooms.setSubject(room, 'subject');
+        await s.rooms.putOccupant(room, 'Juliet', 'occupant');
+        for (let i = 0; i < 5; i++) await s.rooms.pushHistory(room, `h${i}`, 3);
+        s = await subject.reopen();
+        const got = await s.rooms.load(room);
+        assert.ok(got);
+        assert.deepEqual(got.meta, m);
+        assert.deepEqual(
+          got.affiliations,
+          new Map<string, RoomAffiliation>([
+            ['juliet@example.com', { affiliation: 'owner', nick: 'Juliet' }],
+            ['tybalt@example.net', { affiliation: 'outcast', reason: 'feud' }],
+          ]),
+        );
+        assert.equal(got.subject, 'subject');
+        assert.deepEqual(got.history, ['h2', 'h3', 'h4']);
+        if (s.kind === 'embedded') assert.deepEqual(got.occupants, new Map(), 'live state: gone with the process');
+        else assert.deepEqual(got.occupants, new Map([['Juliet', 'occupant']]), 'kept for a takeover by another instance');
+        assert.deepEqual(await s.rooms.list(domain, { max: 10, publicOnly: true }), { items: [{ room, name: 'Verona' }], count: 1 });
+        assert.deepEqual(await s.rooms.ownedBy('juliet@example.com'), [room]);
+        // History numbering continues after the restart.
+        await s.rooms.pushHistory(room, 'h5', 3);
+        assert.deepEqual((await s.rooms.load(room))?.history, ['h3', 'h4', 'h5']);
       });
     });
 

@@ -2,11 +2,12 @@ import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { LmdbOfflineStore } from './lmdb-offline.js';
 import { LmdbPresenceStore } from './lmdb-presence.js';
+import { LmdbRoomStore, type LmdbRoomDatabases } from './lmdb-rooms.js';
 import { LmdbRosterStore } from './lmdb-rosters.js';
 import { compositeKey, guard, keySuffix, prefixRange } from './lmdb-util.js';
 import { MemoryCoordinationStore, MemoryLeases } from './memory-coordination.js';
 import { MemorySessionStore } from './memory-sessions.js';
-import { StoreError, type Account, type AccountStore, type RosterItem, type StoredCredentials, type Stores } from './types.js';
+import { StoreError, type Account, type AccountStore, type RoomAffiliation, type RoomMeta, type RosterItem, type StoredCredentials, type Stores } from './types.js';
 
 export interface EmbeddedStoreOptions {
   /** Directory of the LMDB environment; created if missing. */
@@ -82,11 +83,11 @@ class LmdbAccountStore implements AccountStore {
 
 /**
  * Stores for one-process mode, store clock = this process's Date.now():
- * durable in LMDB under `dir` — accounts, rosters, offline queues and
- * pending-in subscription requests (one environment, a named database each);
- * in memory — the session registry, directed presence, group memberships and
- * leases, which describe live streams and instances and would only be ghosts
- * after a restart (see MemorySessionStore).
+ * durable in LMDB under `dir` — accounts, rosters, offline queues,
+ * pending-in subscription requests and MUC rooms (one environment, a named
+ * database each); in memory — the session registry, directed presence, room
+ * occupants, group memberships and leases, which describe live streams and
+ * instances and would only be ghosts after a restart (see MemorySessionStore).
  *
  * | database    | key                      | value                 |
  * |-------------|--------------------------|-----------------------|
@@ -95,6 +96,13 @@ class LmdbAccountStore implements AccountStore {
  * | rosterver   | bare                     | roster version        |
  * | offline     | bare NUL seq (6 B BE)    | stanza (string)       |
  * | pendingin   | bare NUL contact         | stanza (string)       |
+ * | rooms       | room                     | RoomMeta (JSON)       |
+ * | roomsubject | room                     | subject (string)      |
+ * | roomaffs    | room NUL jid             | RoomAffiliation (JSON)|
+ * | roomhist    | room NUL seq (6 B BE)    | history entry (string)|
+ * | roomidx     | domain NUL room          | room name (all rooms) |
+ * | roompubidx  | domain NUL room          | room name (public)    |
+ * | roomowners  | owner NUL room           | '' (ownedBy index)    |
  */
 export async function openEmbeddedStores(opts: EmbeddedStoreOptions): Promise<Stores> {
   let root: RootDatabase;
@@ -103,9 +111,12 @@ export async function openEmbeddedStores(opts: EmbeddedStoreOptions): Promise<St
   let rosterVersions: Database<number, string>;
   let offline: Database<string, Buffer>;
   let pendingIn: Database<string, Buffer>;
+  let rooms: LmdbRoomDatabases;
   try {
     mkdirSync(opts.dir, { recursive: true });
-    root = open({ path: opts.dir });
+    // maxDbs: lmdb-js defaults to 12 named databases; we use 12 and leave
+    // headroom for the next kind of record (a per-open setting, not stored).
+    root = open({ path: opts.dir, maxDbs: 32 });
     // A named database per kind of record, all in one environment, so one
     // write transaction can span them (a roster item and its version).
     accounts = root.openDB<Account, Buffer>({ name: 'accounts', keyEncoding: 'binary', encoding: 'json' });
@@ -113,6 +124,15 @@ export async function openEmbeddedStores(opts: EmbeddedStoreOptions): Promise<St
     rosterVersions = root.openDB<number, string>({ name: 'rosterver', encoding: 'json' });
     offline = root.openDB<string, Buffer>({ name: 'offline', keyEncoding: 'binary', encoding: 'string' });
     pendingIn = root.openDB<string, Buffer>({ name: 'pendingin', keyEncoding: 'binary', encoding: 'string' });
+    rooms = {
+      meta: root.openDB<RoomMeta, Buffer>({ name: 'rooms', keyEncoding: 'binary', encoding: 'json' }),
+      subject: root.openDB<string, Buffer>({ name: 'roomsubject', keyEncoding: 'binary', encoding: 'string' }),
+      affiliations: root.openDB<RoomAffiliation, Buffer>({ name: 'roomaffs', keyEncoding: 'binary', encoding: 'json' }),
+      history: root.openDB<string, Buffer>({ name: 'roomhist', keyEncoding: 'binary', encoding: 'string' }),
+      index: root.openDB<string, Buffer>({ name: 'roomidx', keyEncoding: 'binary', encoding: 'string' }),
+      publicIndex: root.openDB<string, Buffer>({ name: 'roompubidx', keyEncoding: 'binary', encoding: 'string' }),
+      owners: root.openDB<string, Buffer>({ name: 'roomowners', keyEncoding: 'binary', encoding: 'string' }),
+    };
   } catch (err) {
     throw new StoreError(`cannot open the embedded store in ${opts.dir}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
@@ -125,6 +145,7 @@ export async function openEmbeddedStores(opts: EmbeddedStoreOptions): Promise<St
     rosters: new LmdbRosterStore(rosterItems, rosterVersions),
     offline: new LmdbOfflineStore(offline),
     presence: new LmdbPresenceStore(pendingIn),
+    rooms: new LmdbRoomStore(rooms),
     coordination: new MemoryCoordinationStore(Date.now, leases),
     isReady: () => !closed,
     async close(): Promise<void> {

@@ -8,6 +8,7 @@
 export type {
   Account, StoredCredentials, AccountStore, SessionEntry, BoundSession, SessionStore, NodeInfo, Stores,
   SubscriptionState, RosterItem, Roster, RosterStore, OfflineStore, PresenceStore, CoordinationStore,
+  RoomAffiliationKind, RoomAffiliation, RoomMeta, StoredRoom, RoomListing, RoomStore,
 } from './types.js';
 export { StoreError } from './types.js';
 export { openEmbeddedStores } from './embedded.js';

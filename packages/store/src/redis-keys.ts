@@ -27,6 +27,14 @@ export interface RedisKeys {
   directed(bare: string, resource: string): string;
   directedIndex(bare: string): string;
   group(group: string): string;
+  room(room: string): string;
+  roomAffiliations(room: string): string;
+  roomOccupants(room: string): string;
+  roomHistory(room: string): string;
+  roomsOf(domain: string): string;
+  publicRoomsOf(domain: string): string;
+  roomNamesOf(domain: string): string;
+  ownedRooms(bare: string): string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -47,6 +55,18 @@ export function redisKeys(prefix: string): RedisKeys {
     directed: (bare, resource) => `${prefix}:dir:{${tag(bare)}}:${resource}`,
     directedIndex: (bare) => `${prefix}:dirs:{${tag(bare)}}`,
     group: (group) => `${prefix}:group:{${tag(group)}}`,
+    // Every key of one room carries the room's bare JID as its tag, so a
+    // MULTI over them (load, destroy, history push + trim) is one slot.
+    room: (room) => `${prefix}:room:{${tag(room)}}`,
+    roomAffiliations: (room) => `${prefix}:roomaff:{${tag(room)}}`,
+    roomOccupants: (room) => `${prefix}:roomocc:{${tag(room)}}`,
+    roomHistory: (room) => `${prefix}:roomhist:{${tag(room)}}`,
+    // The listing of a service domain: one slot per domain, so list() reads
+    // rooms, count and names in one script.
+    roomsOf: (domain) => `${prefix}:rooms:{${tag(domain)}}`,
+    publicRoomsOf: (domain) => `${prefix}:pubrooms:{${tag(domain)}}`,
+    roomNamesOf: (domain) => `${prefix}:roomnames:{${tag(domain)}}`,
+    ownedRooms: (bare) => `${prefix}:owned:{${tag(bare)}}`,
   };
 }
 

@@ -20,14 +20,25 @@
  * | P:dir:{bare}:resource | set    | directed presence targets of full JID bare/resource  |
  * | P:dirs:{bare}         | set    | full JIDs of bare that have a P:dir set (deleteAll)  |
  * | P:group:{group}       | zset   | member → expiresAt, ms in the Redis server's clock   |
+ * | P:room:{room}         | hash   | meta (RoomMeta JSON), subject                        |
+ * | P:roomaff:{room}      | hash   | bare JID → RoomAffiliation JSON                      |
+ * | P:roomocc:{room}      | hash   | nick → occupant JSON                                 |
+ * | P:roomhist:{room}     | list   | history entries, oldest first (RPUSH+LTRIM, MULTI)   |
+ * | P:rooms:{domain}      | zset   | room JIDs of the service domain, score 0 (lex order) |
+ * | P:pubrooms:{domain}   | zset   | the public ones among them, score 0                  |
+ * | P:roomnames:{domain}  | hash   | room JID → room name                                 |
+ * | P:owned:{bare}        | set    | rooms where bare may be owner (checked on read)      |
  *
  * Atomicity: every multi-key write touches keys of one hash tag in one Lua
- * script (account + its domain's zset; a bare JID's hash; a roster and its
- * version; a directed set and its index). Leases (P:lease) are shared by
- * SessionStore.lease() and CoordinationStore.acquire(). The node index
- * is in another slot and is kept right by write ordering (see
- * RedisSessionStore). Time: heartbeats use the server's TIME and leases its
- * PX expiry, so node clocks never decide who is dead.
+ * script or MULTI (account + its domain's zset; a bare JID's hash; a roster
+ * and its version; a directed set and its index; a room's keys; a domain's
+ * room listing). A room's listing and its owners' index entries are in
+ * other slots, kept right by write ordering (see RedisRoomStore). Leases
+ * (P:lease) are shared by SessionStore.lease() and
+ * CoordinationStore.acquire(). The node index is in another slot and is
+ * kept right by write ordering (see RedisSessionStore). Time: heartbeats
+ * use the server's TIME and leases its PX expiry, so node clocks never
+ * decide who is dead.
  *
  * Failure behaviour: ioredis reconnects forever and queues commands while
  * disconnected; each command fails with a StoreError after
@@ -43,6 +54,7 @@ import { RedisAccountStore } from './redis-accounts.js';
 import { RedisCoordinationStore } from './redis-coordination.js';
 import { RedisOfflineStore } from './redis-offline.js';
 import { RedisPresenceStore } from './redis-presence.js';
+import { RedisRoomStore } from './redis-rooms.js';
 import { RedisRosterStore } from './redis-rosters.js';
 import { RedisSessionStore } from './redis-sessions.js';
 import type { Guard } from './redis-scripts.js';
@@ -141,6 +153,7 @@ export async function openRedisStores(opts: RedisStoreOptions): Promise<Stores> 
     rosters: new RedisRosterStore(redis, keys, guard),
     offline: new RedisOfflineStore(redis, keys, guard),
     presence: new RedisPresenceStore(redis, keys, guard),
+    rooms: new RedisRoomStore(redis, keys, guard),
     coordination: new RedisCoordinationStore(redis, keys, guard),
     isReady: () => !closed && redis.status === 'ready',
     async close(): Promise<void> {

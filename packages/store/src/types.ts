@@ -175,6 +175,83 @@ export interface CoordinationStore {
   holders(names: string[]): Promise<Array<string | null>>;
 }
 
+/** XEP-0045 §5.2 affiliations a room keeps (none = no record). */
+export type RoomAffiliationKind = 'owner' | 'admin' | 'member' | 'outcast';
+
+export interface RoomAffiliation {
+  affiliation: RoomAffiliationKind;
+  /** Reserved room nickname (XEP-0045 §7.10), if any. */
+  nick?: string;
+  /** Reason given when it was granted (kept for ban lists, §9.2). */
+  reason?: string;
+}
+
+/** What the room index shows of a room without loading it (disco#items, XEP-0045 §6.3). */
+export interface RoomMeta {
+  /** The room's configuration, JSON owned by the muc service (opaque here). */
+  config: string;
+  /** Listed in the service's disco#items (muc#roomconfig_publicroom). */
+  public: boolean;
+  /** Natural-language room name (muc#roomconfig_roomname), '' when unset. */
+  name: string;
+  /** Survives the last occupant leaving and a restart (muc#roomconfig_persistentroom). */
+  persistent: boolean;
+  /** ms since epoch */
+  createdAt: number;
+}
+
+/** Everything a room actor needs to take a room over. */
+export interface StoredRoom {
+  meta: RoomMeta;
+  /** Bare JID (prepared) → affiliation; absent = none. */
+  affiliations: Map<string, RoomAffiliation>;
+  /** Current subject (JSON owned by the muc service), null when never set. */
+  subject: string | null;
+  /** Occupant key (the nick) → occupant JSON owned by the muc service. */
+  occupants: Map<string, string>;
+  /** Discussion history entries (JSON owned by the muc service), oldest first. */
+  history: string[];
+}
+
+export interface RoomListing {
+  /** Bare room JID. */
+  room: string;
+  name: string;
+}
+
+/**
+ * Multi-user chat rooms (XEP-0045), keyed by bare room JID (prepared,
+ * `room@service`). Only one room actor writes a room at a time (shard
+ * ownership), so per-call atomicity is enough. Occupants are live state:
+ * the embedded backend keeps them in memory (a restart ends every session
+ * anyway); Redis keeps them so another instance can take the room over.
+ */
+export interface RoomStore {
+  /** The whole room, or null when it does not exist. */
+  load(room: string): Promise<StoredRoom | null>;
+  /** Creates the room or replaces its meta; (re)indexes it under its domain for list(). */
+  putMeta(room: string, meta: RoomMeta): Promise<void>;
+  /** Sets (or with null removes) the affiliation of `jid`; keeps the owner index of ownedBy(). */
+  setAffiliation(room: string, jid: string, aff: RoomAffiliation | null): Promise<void>;
+  setSubject(room: string, subject: string | null): Promise<void>;
+  putOccupant(room: string, nick: string, occupant: string): Promise<void>;
+  removeOccupant(room: string, nick: string): Promise<void>;
+  /** Appends a history entry and keeps only the newest `max` (max 0 empties the history). */
+  pushHistory(room: string, entry: string, max: number): Promise<void>;
+  /** Keeps only the newest `max` entries (the room's history length was lowered). */
+  trimHistory(room: string, max: number): Promise<void>;
+  /** Removes everything of the room: meta, index entry, affiliations (and the owner index), subject, occupants, history. */
+  destroy(room: string): Promise<void>;
+  /**
+   * Rooms of service domain `domain` in room JID code point order, after
+   * `after` (exclusive) when given, at most `max`; `count` is the total
+   * (XEP-0059 result set management). Only public rooms with publicOnly.
+   */
+  list(domain: string, opts: { after?: string; max: number; publicOnly: boolean }): Promise<{ items: RoomListing[]; count: number }>;
+  /** Rooms where `jid` (bare) is an owner, sorted (max-rooms-per-user limit). */
+  ownedBy(jid: string): Promise<string[]>;
+}
+
 export interface Stores {
   readonly kind: 'embedded' | 'redis';
   accounts: AccountStore;
@@ -182,6 +259,7 @@ export interface Stores {
   rosters: RosterStore;
   offline: OfflineStore;
   presence: PresenceStore;
+  rooms: RoomStore;
   coordination: CoordinationStore;
   /** For readiness: false while the backend is unreachable. */
   isReady(): boolean;
