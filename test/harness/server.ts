@@ -96,6 +96,15 @@ export interface ClusterServer extends HyphaeServer {
   restartRoster(i: number): Promise<void>;
   /** Whether roster instance i is running. */
   rosterRunning(i: number): boolean;
+  /** The MUC instances (`hyphae muc`), in start order. */
+  readonly muc: readonly RosterNode[];
+  /** SIGKILL muc instance i. */
+  killMuc(i: number): Promise<void>;
+  /** SIGTERM muc instance i (it hands its rooms over) and wait for it to exit. */
+  stopMuc(i: number): Promise<void>;
+  /** Start muc instance i again; waits for /readyz. */
+  restartMuc(i: number): Promise<void>;
+  mucRunning(i: number): boolean;
 }
 
 /** A deep-partial override merged into the generated config. */
@@ -114,6 +123,8 @@ export interface ClusterOptions {
   c2sNodes?: number;
   /** `hyphae roster` instances (default 2 when the build has the roster service, else 0). */
   rosterNodes?: number;
+  /** `hyphae muc` instances (default 2). */
+  mucNodes?: number;
   /** Applied to every process's config. */
   config?: ConfigOverride;
   env?: Record<string, string>;
@@ -568,33 +579,38 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
     procs.push(new HyphaeProcess(`c2s-${i}`, 'c2s', cfgPath, ports.httpPort, env, lines, join(root, `c2s-${i}.log`)));
   }
 
-  const rosterNodes: RosterNode[] = [];
-  const rosterProcs: HyphaeProcess[] = [];
-  for (let i = 0; i < r; i++) {
-    let httpPort = await freePort();
-    while (used.has(httpPort)) httpPort = await freePort();
-    used.add(httpPort);
-    const nodeId = `e2e-roster-${i}-${process.pid}`;
-    const dir = join(root, `roster-${i}`);
-    mkdirSync(dir, { recursive: true });
-    const cfgPath = join(root, `roster-${i}.yaml`);
-    writeConfig(cfgPath, deepMerge({ ...common, nodeId, dataDir: dir, http: { host: '127.0.0.1', port: httpPort } }, opts.config ?? {}));
-    rosterNodes.push({ nodeId, httpPort });
-    rosterProcs.push(new HyphaeProcess(`roster-${i}`, 'roster', cfgPath, httpPort, env, lines, join(root, `roster-${i}.log`)));
-  }
+  /** Instances of a sharded service (roster, muc): no listener but their HTTP port. */
+  const sharded = async (kind: 'roster' | 'muc', count: number): Promise<{ nodes: RosterNode[]; procs: HyphaeProcess[] }> => {
+    const out = { nodes: [] as RosterNode[], procs: [] as HyphaeProcess[] };
+    for (let i = 0; i < count; i++) {
+      let httpPort = await freePort();
+      while (used.has(httpPort)) httpPort = await freePort();
+      used.add(httpPort);
+      const nodeId = `e2e-${kind}-${i}-${process.pid}`;
+      const dir = join(root, `${kind}-${i}`);
+      mkdirSync(dir, { recursive: true });
+      const cfgPath = join(root, `${kind}-${i}.yaml`);
+      writeConfig(cfgPath, deepMerge({ ...common, nodeId, dataDir: dir, http: { host: '127.0.0.1', port: httpPort } }, opts.config ?? {}));
+      out.nodes.push({ nodeId, httpPort });
+      out.procs.push(new HyphaeProcess(`${kind}-${i}`, kind, cfgPath, httpPort, env, lines, join(root, `${kind}-${i}.log`)));
+    }
+    return out;
+  };
+  const { nodes: rosterNodes, procs: rosterProcs } = await sharded('roster', r);
+  const { nodes: mucNodes, procs: mucProcs } = await sharded('muc', opts.mucNodes ?? 2);
 
-  const all = [sm, ...rosterProcs, ...procs];
+  const all = [sm, ...rosterProcs, ...mucProcs, ...procs];
   const stopAll = async (how: 'stop' | 'kill'): Promise<void> => {
-    // c2s nodes first (they drain sessions), then the roster instances (they
+    // c2s nodes first (they drain sessions), then the actor services (they
     // hand their shards over), then sm.
     await Promise.all(procs.map((p) => (how === 'stop' ? p.stop() : p.kill())));
-    await Promise.all(rosterProcs.map((p) => (how === 'stop' ? p.stop() : p.kill())));
+    await Promise.all([...rosterProcs, ...mucProcs].map((p) => (how === 'stop' ? p.stop() : p.kill())));
     await (how === 'stop' ? sm.stop() : sm.kill());
   };
   const startAll = async (): Promise<void> => {
     await sm.start();
-    // The user actors before the edges, so the first stanzas find an owner.
-    await Promise.all(rosterProcs.map((p) => p.start()));
+    // The actors before the edges, so the first stanzas find an owner.
+    await Promise.all([...rosterProcs, ...mucProcs].map((p) => p.start()));
     await Promise.all(procs.map((p) => p.start()));
   };
   try {
@@ -615,6 +631,11 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
   const rosterProc = (i: number): HyphaeProcess => {
     const p = rosterProcs[i];
     if (!p) throw new Error(`no roster instance ${i} (cluster has ${rosterProcs.length})`);
+    return p;
+  };
+  const mucProc = (i: number): HyphaeProcess => {
+    const p = mucProcs[i];
+    if (!p) throw new Error(`no muc instance ${i} (cluster has ${mucProcs.length})`);
     return p;
   };
   let disposed = false;
@@ -653,6 +674,15 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
       await p.start();
     },
     rosterRunning: (i) => rosterProc(i).running,
+    muc: mucNodes,
+    killMuc: (i) => mucProc(i).kill(),
+    stopMuc: (i) => mucProc(i).stop(),
+    restartMuc: async (i) => {
+      const p = mucProc(i);
+      if (p.running) await p.stop();
+      await p.start();
+    },
+    mucRunning: (i) => mucProc(i).running,
     logs: () => [...lines],
     exitStatus: () => all.map((p) => p.exitStatus()),
     async dispose() {

@@ -23,3 +23,4 @@ export type { ErrorReplyOptions } from './reply.js';
 export { validateIq } from './validate.js';
 export { parseStanzaError } from './parse-error.js';
 export type { ParsedStanzaError } from './parse-error.js';
+export { parseRsm, rsmSet, type RsmRequest, type RsmSetOptions } from './rsm.js';

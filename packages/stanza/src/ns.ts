@@ -40,6 +40,16 @@ export const NS = {
   data: 'jabber:x:data',
   /** XEP-0066 out-of-band data. */
   oob: 'jabber:x:oob',
+  /** XEP-0059 result set management. */
+  rsm: 'http://jabber.org/protocol/rsm',
+  /** XEP-0045 multi-user chat: the <x/> of a join presence. */
+  muc: 'http://jabber.org/protocol/muc',
+  /** XEP-0045 occupant extension (<x/> in room presence and messages). */
+  mucUser: 'http://jabber.org/protocol/muc#user',
+  /** XEP-0045 moderator and admin queries (roles, affiliations). */
+  mucAdmin: 'http://jabber.org/protocol/muc#admin',
+  /** XEP-0045 owner queries (configuration, destruction). */
+  mucOwner: 'http://jabber.org/protocol/muc#owner',
 } as const;
 
 export type Namespace = (typeof NS)[keyof typeof NS];

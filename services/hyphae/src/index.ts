@@ -11,8 +11,9 @@ import { createLogger, createMetrics, startHttpServer, type Logger, type Metrics
 import { startC2s, loadTlsCredentials, type C2sService } from '@hyphae/c2s';
 import { startSm, type SmService } from '@hyphae/sm';
 import { startRoster, type RosterService } from '@hyphae/roster';
+import { startMuc, type MucService } from '@hyphae/muc';
 
-export const SERVICES = ['c2s', 'sm', 'roster'] as const;
+export const SERVICES = ['c2s', 'sm', 'roster', 'muc'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -32,6 +33,7 @@ export interface RunningProcess {
   c2s: C2sService | null;
   sm: SmService | null;
   roster: RosterService | null;
+  muc: MucService | null;
   http: HttpServerHandle | null;
   /** Graceful stop: readiness off, services drained, connections closed. */
   stop(): Promise<void>;
@@ -72,6 +74,7 @@ export async function startProcess(config: HyphaeConfig, services: readonly Serv
 
   const sm = services.includes('sm') ? await startSm({ config, bus, stores, logger, metrics }) : null;
   const roster = services.includes('roster') ? await startRoster({ config, bus, stores, logger, metrics }) : null;
+  const muc = services.includes('muc') && config.muc.enabled ? await startMuc({ config, bus, stores, logger, metrics }) : null;
   let c2s: C2sService | null = null;
   if (services.includes('c2s')) {
     const tls = await loadTlsCredentials(config, logger);
@@ -95,12 +98,13 @@ export async function startProcess(config: HyphaeConfig, services: readonly Serv
 
   let stopping: Promise<void> | null = null;
   return {
-    logger, metrics, bus, stores, c2s, sm, roster, http,
+    logger, metrics, bus, stores, c2s, sm, roster, muc, http,
     stop() {
       stopping ??= (async () => {
         http?.setDraining(true);
         await c2s?.stop();
         await roster?.stop();
+        await muc?.stop();
         await sm?.stop();
         await bus.close();
         await stores.close();

@@ -13,6 +13,7 @@ const USAGE = `usage: hyphae <all|${SERVICES.join('|')}> [--config <file.yaml>]
   c2s     client connection manager (cluster mode: needs NATS_URL and REDIS_URL)
   sm      session registry keeper (cluster mode)
   roster  roster, subscriptions, presence, offline messages (cluster mode)
+  muc     multi-user chat rooms, XEP-0045 (cluster mode)
 
 Configuration: a YAML file (--config or HYPHAE_CONFIG) and HYPHAE_* environment
 variables; see the README's configuration reference.`;

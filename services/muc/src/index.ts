@@ -1,0 +1,184 @@
+/**
+ * @hyphae/muc — XEP-0045 Multi-User Chat at `<muc.subdomain>.<domain>`.
+ * Each room is an actor on `xmpp.muc.<shard>.<service>.<room>` (the service
+ * itself is the actor with the empty room name), sharded across muc
+ * instances by lease like the user actors. A room's state is cached while
+ * its shard is owned and written through to the RoomStore, so the next
+ * owner carries on with occupants, subject, history and configuration.
+ */
+import { parse } from 'ltx';
+import { JID, decodeToken, tryParseJid } from '@hyphae/jid';
+import type { Bus, BusMessage } from '@hyphae/bus';
+import type { Stores } from '@hyphae/store';
+import type { HyphaeConfig } from '@hyphae/config';
+import type { Logger, Metrics } from '@hyphae/observability';
+import { KeyedMailbox, shardOf, startShardedService } from '@hyphae/actor';
+import { MUC_SUBJECT_PREFIX, MucRooms, Router, UserActors, mucDomainsOf } from '@hyphae/router';
+import { StanzaError } from '@hyphae/stanza';
+import type { MucContext } from './context.js';
+import { Room } from './room.js';
+import { handlePresence, leave, closeIfEmpty } from './presence.js';
+import { handleMessage } from './messages.js';
+import { handleRoomIq, handleServiceIq } from './iq.js';
+import { replyError } from './reply.js';
+
+export interface MucDeps {
+  config: HyphaeConfig;
+  bus: Bus;
+  stores: Stores;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export interface MucService {
+  /** The service domains served. */
+  domains: readonly string[];
+  /** Shards this instance owns now. */
+  owned(): number[];
+  stop(): Promise<void>;
+}
+
+const EMPTY = new Uint8Array(0);
+const dec = new TextDecoder();
+
+/** The room (or service, local '') a message is for, from its subject `xmpp.muc.<shard>.<domain>.<room>`. */
+function targetOf(subject: string): JID {
+  const parts = subject.split('.');
+  return new JID(decodeToken(parts[4] ?? ''), decodeToken(parts[3] ?? ''));
+}
+
+export async function startMuc(deps: MucDeps): Promise<MucService> {
+  const { config, bus, stores, metrics } = deps;
+  const logger = deps.logger.child({ component: 'muc' });
+  const mucConfig = config.muc;
+  const domains = mucDomainsOf(config.domains, mucConfig.subdomain);
+  const rooms = new MucRooms(bus, mucConfig.shards, domains);
+  const actors = new UserActors(bus, config.roster.shards);
+  const router = new Router({ domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, modules: [], actors, rooms });
+  const ctx: MucContext = {
+    config, bus, stores, router, logger, metrics,
+    limits: {
+      maxOccupants: mucConfig.maxOccupants,
+      defaultMaxUsers: mucConfig.defaultMaxUsers,
+      maxHistory: mucConfig.maxHistory,
+      defaultHistory: mucConfig.defaultHistory,
+    },
+    domains: new Set(config.domains),
+    outbox: new KeyedMailbox(),
+    now: () => Date.now(),
+  };
+
+  /** Rooms of the shards this instance owns, loaded once per ownership. */
+  const cache = new Map<string, Room>();
+
+  /** Loads a room on first use after taking its shard: occupants whose session is gone are dropped. */
+  const load = async (jid: JID): Promise<Room | null> => {
+    const bare = jid.toBareString();
+    const hit = cache.get(bare);
+    if (hit) return hit;
+    const stored = await stores.rooms.load(bare);
+    if (!stored) return null;
+    let room: Room | null = Room.fromStore(jid, stored, ctx.limits);
+    room = await dropGhosts(ctx, room);
+    if (room) cache.set(bare, room);
+    return room;
+  };
+
+  const handle = async (msg: BusMessage): Promise<void> => {
+    const target = targetOf(msg.subject);
+    const stanza = parse(dec.decode(msg.data));
+    const from = tryParseJid(String(stanza.attrs.from ?? ''));
+    const to = tryParseJid(String(stanza.attrs.to ?? ''));
+    if (!from || !to) return;
+    if (target.local === '') {
+      if (stanza.name === 'iq') await handleServiceIq(ctx, stanza, to);
+      else if (stanza.name === 'message') replyError(ctx, null, stanza, new StanzaError('service-unavailable'));
+      return;
+    }
+    const room = await load(target);
+    let after: Room | null = room;
+    switch (stanza.name) {
+      case 'presence':
+        after = await handlePresence(ctx, room, stanza, from, to);
+        break;
+      case 'message':
+        await handleMessage(ctx, room, stanza, from, to, msg.data.byteLength);
+        break;
+      case 'iq':
+        after = await handleRoomIq(ctx, room, stanza, from, to);
+        break;
+      default:
+        return;
+    }
+    const bare = target.toBareString();
+    if (after) cache.set(bare, after);
+    else cache.delete(bare);
+  };
+
+  const service = await startShardedService({
+    group: 'muc',
+    instanceId: config.nodeId,
+    bus,
+    coordination: stores.coordination,
+    subjectPrefix: MUC_SUBJECT_PREFIX,
+    shardCount: mucConfig.shards,
+    leaseTtlMs: mucConfig.leaseTtlMs,
+    renewIntervalMs: Math.max(100, Math.floor(mucConfig.leaseTtlMs / 5)),
+    keyOf: (msg) => msg.subject,
+    logger,
+    handler: async (msg) => {
+      try {
+        await handle(msg);
+      } catch (err) {
+        logger.error({ err, subject: msg.subject }, 'room actor failed');
+        try {
+          const stanza = parse(dec.decode(msg.data));
+          replyError(ctx, null, stanza, new StanzaError('internal-server-error'));
+        } catch {
+          // unparseable: nothing to answer
+        }
+      }
+      msg.respond(EMPTY);
+    },
+  });
+  // A shard that left this instance takes its cached rooms along: whoever
+  // owns it next (maybe us again, later) loads them fresh from the store.
+  const unlisten = service.onChange((owned) => {
+    const mine = new Set(owned);
+    for (const bare of [...cache.keys()]) {
+      if (!mine.has(shardOf(bare, mucConfig.shards))) cache.delete(bare);
+    }
+  });
+  logger.info({ domains, shards: mucConfig.shards }, 'muc service started');
+  return {
+    domains,
+    owned: () => service.owned(),
+    async stop() {
+      unlisten();
+      await service.stop();
+      await ctx.outbox.drain();
+    },
+  };
+}
+
+/**
+ * Occupants recorded by a previous owner whose session has ended meanwhile
+ * (a whole-cluster restart, a session that ended while nobody owned the
+ * room) leave now, so nobody sees ghosts.
+ */
+async function dropGhosts(ctx: MucContext, room: Room): Promise<Room | null> {
+  for (const o of [...room.occupants.values()]) {
+    for (const s of [...o.sessions]) {
+      if (s.sessionId === null) continue;
+      const jid = tryParseJid(s.jid);
+      if (!jid) continue;
+      const entry = await ctx.stores.sessions.get(jid.toBareString(), jid.resource);
+      if (entry && entry.sessionId === s.sessionId) continue;
+      const after = await leave(ctx, room, o, s.jid, []);
+      if (!after) return null;
+    }
+  }
+  return room.occupants.size === 0 ? closeIfEmpty(ctx, room) : room;
+}
+
+export { Room } from './room.js';
