@@ -55,7 +55,9 @@ function discoInfo(ctx: MucContext, room: Room, iq: Element, q: Element): void {
   if (q.attrs.node !== undefined) throw new StanzaError('item-not-found', 'No such node');
   const out = new Element('query', { xmlns: NS.discoInfo });
   out.c('identity', { category: 'conference', type: 'text', name: room.config.name || room.jid.local });
-  for (const f of roomFeatures(room.config)) out.c('feature', { var: f });
+  // Reflected messages keep their id (§7.4, muc#stable_id); self-pings are answered by the room (XEP-0410).
+  const features = [...roomFeatures(room.config), 'http://jabber.org/protocol/muc#stable_id', 'http://jabber.org/protocol/muc#self-ping-optimization'];
+  for (const f of [...new Set(features)].sort()) out.c('feature', { var: f });
   const form = roomInfoForm(room.config, room.occupants.size, room.subject?.text ?? '');
   out.children.push(form);
   form.parent = out;

@@ -84,6 +84,9 @@ export async function handlePresence(ctx: MucContext, room: Room | null, p: Elem
   }
   const nick = to.resource;
   if (room && current) {
+    // A join from a session the room still counts in (the client reconnected
+    // before its old session's end reached us): enter again, in full.
+    if (current.nick === nick && p.getChild('x', NS_MUC)) return rejoin(ctx, room, current, from, p);
     if (current.nick === nick) return statusChange(ctx, room, current, full, p);
     return changeNick(ctx, room, current, nick, p);
   }
@@ -155,10 +158,7 @@ async function join(ctx: MucContext, existing: Room | null, p: Element, from: JI
   }
 
   // §7.2.3: the existing occupants first, to the new session only.
-  for (const other of room.occupants.values()) {
-    if (other === occupant) continue;
-    toSession(ctx, session, new Prepared(occupantPresence(room, other, occupant)));
-  }
+  sendOccupants(ctx, room, occupant, session);
   await room.putOccupant(ctx.stores.rooms, occupant);
 
   // Then the new presence to everyone, the self copy last with its status codes.
@@ -169,17 +169,41 @@ async function join(ctx: MucContext, existing: Room | null, p: Element, from: JI
     const pr = new Prepared(occupantPresence(room, occupant, viewer));
     for (const s of viewer.sessions) toSession(ctx, s, pr);
   }
-  const selfCodes = [...codes, SELF];
-  toSession(ctx, session, new Prepared(occupantPresence(room, occupant, occupant, selfCodes)));
+  toSession(ctx, session, new Prepared(occupantPresence(room, occupant, occupant, [...codes, SELF])));
+  sendHistoryAndSubject(ctx, room, session, mucX);
+  return room;
+}
 
-  // §7.2.14 history, then §7.2.15 the subject, last.
-  const now = ctx.now();
-  for (const h of selectHistory(room.history, mucX?.getChild('history'), now, { to: session.jid, roomJid: room.bare })) {
+function sendOccupants(ctx: MucContext, room: Room, occupant: Occupant, session: OccupantSession): void {
+  for (const other of room.occupants.values()) {
+    if (other === occupant) continue;
+    toSession(ctx, session, new Prepared(occupantPresence(room, other, occupant)));
+  }
+}
+
+/** §7.2.14 history, then §7.2.15 the subject, last. */
+function sendHistoryAndSubject(ctx: MucContext, room: Room, session: OccupantSession, mucX: Element | undefined): void {
+  for (const h of selectHistory(room.history, mucX?.getChild('history'), ctx.now(), { to: session.jid, roomJid: room.bare })) {
     toSession(ctx, session, new Prepared(historyStanza(h, session.jid, room.bare)));
   }
   const subject = new Element('message', { type: 'groupchat', from: room.subject?.nick ? room.occupantJid(room.subject.nick) : room.bare });
   subject.c('subject').t(room.subject?.text ?? '');
   toSession(ctx, session, new Prepared(subject));
+}
+
+async function rejoin(ctx: MucContext, room: Room, o: Occupant, from: JID, p: Element): Promise<RoomAfter> {
+  const session = await sessionOf(ctx, from, cleanPresence(p));
+  o.sessions = [...o.sessions.filter((s) => s.jid !== session.jid), session];
+  await room.putOccupant(ctx.stores.rooms, o);
+  sendOccupants(ctx, room, o, session);
+  const codes = room.config.whois === 'anyone' ? [100, SELF] : [SELF];
+  toSession(ctx, session, new Prepared(occupantPresence(room, o, o, codes)));
+  for (const viewer of room.occupants.values()) {
+    if (viewer === o) continue;
+    const pr = new Prepared(occupantPresence(room, o, viewer));
+    for (const s of viewer.sessions) toSession(ctx, s, pr);
+  }
+  sendHistoryAndSubject(ctx, room, session, p.getChild('x', NS_MUC));
   return room;
 }
 
