@@ -68,6 +68,8 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
     now: () => Date.now(),
   };
 
+  if (stores.kind === 'embedded') await dropTemporaryRooms(ctx, domains);
+
   /** Rooms of the shards this instance owns, loaded once per ownership. */
   const cache = new Map<string, Room>();
 
@@ -179,6 +181,27 @@ async function dropGhosts(ctx: MucContext, room: Room): Promise<Room | null> {
     }
   }
   return room.occupants.size === 0 ? closeIfEmpty(ctx, room) : room;
+}
+
+/**
+ * One process holds every room in embedded mode and a restart ended every
+ * session, so temporary rooms left on disk are empty: they go (§10.1.3
+ * temporary rooms are destroyed with their last occupant).
+ */
+async function dropTemporaryRooms(ctx: MucContext, domains: readonly string[]): Promise<void> {
+  for (const domain of domains) {
+    let after: string | undefined;
+    for (;;) {
+      const page = await ctx.stores.rooms.list(domain, { ...(after !== undefined ? { after } : {}), max: 500, publicOnly: false });
+      for (const r of page.items) {
+        const stored = await ctx.stores.rooms.load(r.room);
+        if (stored && !stored.meta.persistent) await ctx.stores.rooms.destroy(r.room);
+      }
+      const last = page.items[page.items.length - 1];
+      if (!last || page.items.length < 500) break;
+      after = last.room;
+    }
+  }
 }
 
 export { Room } from './room.js';
