@@ -40,6 +40,12 @@ export interface Metrics {
   busConnected: Gauge;
   /** 1 while connected to the store, else 0. */
   storeConnected: Gauge;
+  /** Shards of a sharded actor kind ('roster', 'muc') this instance owns. */
+  shardsOwned: Gauge<'group'>;
+  /** MUC rooms held in memory by this instance (those of its shards in use). */
+  mucRooms: Gauge;
+  /** Occupants of the rooms this instance holds. */
+  mucOccupants: Gauge;
 }
 
 export interface MetricsOptions {
@@ -148,6 +154,9 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     }),
     busConnected: new Gauge({ name: 'hyphae_bus_connected', help: '1 while connected to the bus', registers }),
     storeConnected: new Gauge({ name: 'hyphae_store_connected', help: '1 while connected to the store', registers }),
+    shardsOwned: new Gauge({ name: 'hyphae_shards_owned', help: 'Actor shards this instance owns', labelNames: ['group'] as const, registers }),
+    mucRooms: new Gauge({ name: 'hyphae_muc_rooms', help: 'MUC rooms held in memory by this instance', registers }),
+    mucOccupants: new Gauge({ name: 'hyphae_muc_occupants', help: 'Occupants of the MUC rooms this instance holds', registers }),
   };
 }
 

@@ -36,7 +36,7 @@ export async function adminGet(ctx: MucContext, room: Room, iq: Element, query: 
   const actor = actorOf(room, from);
   const out = new Element('query', { xmlns: NS_MUC_ADMIN });
   if (want.affiliation !== undefined) {
-    if (!mayListAffiliation(actor.affiliation, want.affiliation)) throw new StanzaError('forbidden', 'You may not see this list');
+    if (!mayListAffiliation(actor.affiliation, want.affiliation, { whois: room.config.whois })) throw new StanzaError('forbidden', 'You may not see this list');
     if (want.affiliation === 'none') throw new StanzaError('bad-request', 'There is no list of unaffiliated users');
     for (const [jid, a] of [...room.affiliations].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) {
       if (a.affiliation !== want.affiliation) continue;

@@ -117,6 +117,13 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
     else cache.delete(bare);
   };
 
+  // Sampled every few seconds, not counted on every change.
+  const countOccupants = (): number => {
+    let n = 0;
+    for (const r of cache.values()) n += r.occupants.size;
+    return n;
+  };
+
   const service = await startShardedService({
     group: 'muc',
     instanceId: config.nodeId,
@@ -145,18 +152,27 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
   });
   // A shard that left this instance takes its cached rooms along: whoever
   // owns it next (maybe us again, later) loads them fresh from the store.
+  metrics.shardsOwned.set({ group: 'muc' }, service.owned().length);
   const unlisten = service.onChange((owned) => {
+    metrics.shardsOwned.set({ group: 'muc' }, owned.length);
     const mine = new Set(owned);
     for (const bare of [...cache.keys()]) {
       if (!mine.has(shardOf(bare, mucConfig.shards))) cache.delete(bare);
     }
   });
+  const sample = (): void => {
+    metrics.mucRooms.set(cache.size);
+    metrics.mucOccupants.set(countOccupants());
+  };
+  const sampler = setInterval(sample, 5000);
+  sampler.unref();
   logger.info({ domains, shards: mucConfig.shards }, 'muc service started');
   return {
     domains,
     owned: () => service.owned(),
     async stop() {
       unlisten();
+      clearInterval(sampler);
       await service.stop();
       await ctx.outbox.drain();
     },

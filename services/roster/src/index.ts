@@ -114,6 +114,8 @@ export async function startRoster(deps: RosterDeps): Promise<RosterService> {
       msg.respond(EMPTY, { [RESULT_HEADER]: result });
     },
   });
+  metrics.shardsOwned.set({ group: 'roster' }, service.owned().length);
+  service.onChange((owned) => metrics.shardsOwned.set({ group: 'roster' }, owned.length));
   logger.info({ shards: config.roster.shards }, 'roster service started');
   return {
     owned: () => service.owned(),
