@@ -1,0 +1,89 @@
+/**
+ * What the load runs against: an external server (--host/--port), or a
+ * Hyphae the tool starts itself with the e2e harness (--spawn), configured
+ * so that load from one loopback address is allowed.
+ */
+import { startCluster, startEmbedded, clusterSkipReason, embeddedSkipReason, type HyphaeServer } from '../harness/server.js';
+import type { Endpoint } from './client.js';
+import type { Options } from './options.js';
+import { childProcesses, labelOf, type Watched } from './proc.js';
+
+export interface Target {
+  mode: 'embedded' | 'cluster' | 'external';
+  endpoints: Endpoint[];
+  domain: string;
+  mucDomain: string;
+  /** Server processes whose CPU and RSS are sampled. */
+  watched: Watched[];
+  /** The spawned server's warn/error log lines (empty for external targets). */
+  problems(): string[];
+  dispose(): Promise<void>;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const cur = out[k];
+    out[k] = isObject(cur) && isObject(v) ? deepMerge(cur, v) : v;
+  }
+  return out;
+}
+
+/** The config overrides a spawned server gets: room for the load, then --server-config on top. */
+export function spawnConfig(o: Options): Record<string, unknown> {
+  const people = Math.max(o.users, o.occupants);
+  return deepMerge(
+    {
+      log: { level: o.serverLogLevel },
+      // One loopback address opens every connection and registers every account.
+      c2s: { maxConnectionsPerIp: Math.max(1000, people * 2 + 100), maxStanzaBytes: Math.max(262_144, o.bodyBytes + 4096) },
+      registration: { open: true, maxPerIp: 1_000_000, allowlist: ['127.0.0.0/8', '::1/128'] },
+      // Per-occupant rate limit out of the way (the offered rate is the load tool's business); rooms big enough.
+      muc: {
+        messagesPerSecond: 1_000_000,
+        maxMessageBytes: Math.max(65_536, o.bodyBytes + 4096),
+        maxOccupants: Math.max(2000, o.occupants),
+        defaultMaxUsers: Math.max(200, o.occupants),
+      },
+    },
+    o.serverConfig,
+  );
+}
+
+export async function openTarget(o: Options, log: (s: string) => void): Promise<Target> {
+  if (o.spawn === null) {
+    return {
+      mode: 'external',
+      endpoints: o.ports.map((port) => ({ host: o.host, port })),
+      domain: o.domain,
+      mucDomain: o.mucDomain,
+      watched: o.serverPids.map((pid) => ({ pid, label: labelOf(pid) })),
+      problems: () => [],
+      dispose: async () => undefined,
+    };
+  }
+  const skip = o.spawn === 'cluster' ? clusterSkipReason() : embeddedSkipReason();
+  if (skip) throw new Error(`cannot --spawn ${o.spawn}: ${skip} (build the server with npx tsc -b services/hyphae)`);
+  const config = spawnConfig(o);
+  const t0 = performance.now();
+  log(`starting ${o.spawn === 'cluster' ? `a cluster (${o.c2sNodes} c2s, ${o.rosterNodes} roster, ${o.mucNodes} muc, sm, nats-server, redis-server)` : 'hyphae all'} …`);
+  const server: HyphaeServer =
+    o.spawn === 'cluster'
+      ? await startCluster({ domain: o.domain, c2sNodes: o.c2sNodes, rosterNodes: o.rosterNodes, mucNodes: o.mucNodes, config })
+      : await startEmbedded({ domain: o.domain, config });
+  log(`server ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const sub = isObject(o.serverConfig.muc) && typeof o.serverConfig.muc.subdomain === 'string' ? o.serverConfig.muc.subdomain : 'conference';
+  return {
+    mode: server.mode,
+    endpoints: server.c2s.map((n) => ({ host: n.host, port: n.port })),
+    domain: server.domain,
+    mucDomain: `${sub}.${server.domain}`,
+    watched: childProcesses(),
+    problems: () => server.logs().filter((l) => /"level":(40|50|60)\b/.test(l)),
+    dispose: () => server.dispose(),
+  };
+}

@@ -1,0 +1,183 @@
+/**
+ * Smoke test of the load tool (test/bench, docs/benchmarks.md): its framer
+ * and SCRAM client on fixed inputs, then the tool itself, as `npm run bench`
+ * runs it, for a few seconds against a server it spawns: the muc scenario
+ * (JSON fields present, nothing lost or reordered) and the wire check
+ * against @xmpp/client.
+ *
+ * Run: npx tsc -b test && node --test test/dist/e2e/bench-smoke.test.js
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Framer } from '../bench/framing.js';
+import { ScramClient } from '../bench/scram.js';
+import { HYPHAE_BIN, embeddedSkipReason } from '../harness/server.js';
+
+const BENCH = fileURLToPath(new URL('../bench/main.js', import.meta.url));
+
+function mucSkipReason(): string | null {
+  const base = embeddedSkipReason();
+  if (base) return base;
+  if (process.env.HYPHAE_E2E_EXTERNAL) return 'HYPHAE_E2E_EXTERNAL is set: the smoke test spawns its own server';
+  const r = spawnSync(process.execPath, [HYPHAE_BIN, 'help'], { encoding: 'utf8', timeout: 20_000 });
+  if (!/^\s+muc\s/m.test(r.stdout ?? '')) return `the server build has no muc service (\`${HYPHAE_BIN} help\`): rebuild with npx tsc -b services/hyphae`;
+  return null;
+}
+
+/** Runs the load tool; resolves with its exit code, stdout and stderr. */
+function bench(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env };
+    delete env.NODE_TEST_CONTEXT;
+    const child = spawn(process.execPath, [BENCH, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGTERM');
+      reject(new Error(`bench ${args.join(' ')} did not finish within ${timeoutMs} ms:\n${stderr.slice(-3000)}`));
+    }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+describe('bench: framer', () => {
+  const stream =
+    `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='x1' from='localhost' version='1.0'>` +
+    `<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>` +
+    ` \n` + // whitespace keepalive
+    `<message from="r@c/a&gt;b" to='u@d' type='groupchat' note="a > b / c"><body>x &lt; y</body><x xmlns='y'><x><x/></x></x></message>` +
+    `<presence from='r@c/n'/>` +
+    `<iq type='result' id="q'1"><query><![CDATA[ </iq> <b> ]]></query></iq>` +
+    `<message><body>é ü 😀</body></message>` +
+    `</stream:stream>`;
+  const expected = [
+    "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>",
+    `<message from="r@c/a&gt;b" to='u@d' type='groupchat' note="a > b / c"><body>x &lt; y</body><x xmlns='y'><x><x/></x></x></message>`,
+    "<presence from='r@c/n'/>",
+    `<iq type='result' id="q'1"><query><![CDATA[ </iq> <b> ]]></query></iq>`,
+    '<message><body>é ü 😀</body></message>',
+  ];
+  const run = (chunks: string[]): { headers: string[]; elements: string[]; ends: number } => {
+    const out = { headers: [] as string[], elements: [] as string[], ends: 0 };
+    const f = new Framer({ header: (t) => out.headers.push(t), element: (x) => out.elements.push(x), end: () => out.ends++ });
+    for (const c of chunks) f.write(c);
+    return out;
+  };
+
+  it('frames a stream given in one piece', () => {
+    const r = run([stream]);
+    assert.equal(r.headers.length, 1);
+    assert.match(r.headers[0] as string, /^<stream:stream .*id='x1'.*>$/);
+    assert.deepEqual(r.elements, expected);
+    assert.equal(r.ends, 1);
+  });
+
+  it('frames the same stream split at every position, and byte by byte', () => {
+    for (let i = 1; i < stream.length; i++) {
+      const r = run([stream.slice(0, i), stream.slice(i)]);
+      assert.deepEqual(r.elements, expected, `split at ${i}`);
+      assert.equal(r.headers.length, 1, `split at ${i}`);
+      assert.equal(r.ends, 1, `split at ${i}`);
+    }
+    const r = run([...stream]);
+    assert.deepEqual(r.elements, expected);
+  });
+
+  it('frames several stanzas per chunk and stanzas spread over many chunks', () => {
+    const many = Array.from({ length: 200 }, (_, i) => `<message id='m${i}' type='groupchat'><body>hyb1 r 1 ${i} 0</body></message>`);
+    const all = `<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:client'>${many.join('')}`;
+    for (const size of [1, 7, 64, 1000, 4096]) {
+      const chunks: string[] = [];
+      for (let i = 0; i < all.length; i += size) chunks.push(all.slice(i, i + size));
+      assert.deepEqual(run(chunks).elements, many, `chunks of ${size}`);
+    }
+  });
+});
+
+describe('bench: SCRAM client', () => {
+  it('RFC 5802 §5 SCRAM-SHA-1 example', async () => {
+    const c = new ScramClient('SCRAM-SHA-1', 'user', 'pencil', 'fyko+d2lbbFgONRv9qkxdawL');
+    assert.equal(c.first(), 'n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL');
+    const final = await c.final('r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096');
+    assert.equal(final, 'c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=');
+    c.verify('v=rmF9pqV8S7suAoZWja4dJRkFsKQ=');
+    assert.throws(() => c.verify('v=AAAAAAAAAAAAAAAAAAAAAAAAAAA='), /does not verify/);
+  });
+
+  it('RFC 7677 §3 SCRAM-SHA-256 example', async () => {
+    const c = new ScramClient('SCRAM-SHA-256', 'user', 'pencil', 'rOprNGfwEbeRWgbNEkqO');
+    assert.equal(c.first(), 'n,,n=user,r=rOprNGfwEbeRWgbNEkqO');
+    const final = await c.final('r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096');
+    assert.equal(final, 'c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=');
+    c.verify('v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=');
+  });
+
+  it('refuses a server nonce that does not extend the client nonce', async () => {
+    const c = new ScramClient('SCRAM-SHA-1', 'user', 'pencil', 'abc');
+    c.first();
+    await assert.rejects(c.final('r=xyz123,s=QSXCR+Q6sek8bf92,i=4096'), /nonce/);
+  });
+});
+
+describe('bench: the tool against a spawned server', () => {
+  const skip = mucSkipReason();
+
+  it('muc --spawn embedded --occupants 5 --duration 2: results complete, nothing lost', { timeout: 30_000, skip: skip ?? false }, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'hyphae-bench-smoke-'));
+    try {
+      const json = join(dir, 'muc.json');
+      const r = await bench(['muc', '--spawn', 'embedded', '--occupants', '5', '--duration', '2', '--rate', '50', '--drain', '5', '--json', json, '--quiet'], 28_000);
+      for (const line of r.stdout.trim().split('\n')) t.diagnostic(line);
+      assert.equal(r.code, 0, `exit code ${r.code}; stderr:\n${r.stderr.slice(-3000)}`);
+      const res = JSON.parse(readFileSync(json, 'utf8')) as Record<string, any>;
+      assert.equal(res.tool, 'hyphae-bench');
+      assert.equal(res.scenario, 'muc');
+      assert.equal(res.ok, true);
+      assert.equal(res.target.mode, 'embedded');
+      assert.ok(res.machine.nproc >= 1 && typeof res.machine.cpuModel === 'string');
+      assert.equal(res.runs.length, 1);
+      const run = res.runs[0];
+      assert.equal(run.login.users, 5);
+      assert.equal(run.join.occupants, 5);
+      assert.equal(run.join.presencesReceived, 25, 'every occupant saw every occupant');
+      assert.ok(run.join.lastSelfPresenceMs > 0 && run.join.lastSubjectMs >= run.join.lastSelfPresenceMs);
+      const m = run.messages;
+      assert.ok(m.sent >= 90 && m.sent <= 101, `sent ${m.sent} at 50/s for 2 s`);
+      assert.equal(m.errors, 0);
+      assert.equal(m.expectedDeliveries, m.sent * 5);
+      assert.equal(m.receivedDeliveries, m.expectedDeliveries);
+      assert.equal(m.lostDeliveries, 0);
+      assert.equal(m.outOfOrder, 0);
+      assert.ok(m.deliveriesPerSecond > 0);
+      for (const k of ['p50', 'p99', 'p999', 'max']) assert.equal(typeof m.latency[k], 'number', `latency ${k}`);
+      assert.equal(m.latency.count, m.receivedDeliveries, 'no warm-up at 2 s: every delivery measured');
+      assert.ok(run.generator.cpuSeconds >= 0 && run.generator.workers === 1);
+      assert.ok(run.server.processes.length >= 1, 'the spawned server was sampled');
+      assert.ok(run.server.maxRssBytes > 0 && run.server.cpuSeconds > 0);
+      for (const k of ['groupchat_deliveries_per_s', 'latency_p50', 'latency_p99', 'latency_p999', 'latency_max', 'lost_deliveries', 'join_last_subject', 'server_cpu']) {
+        assert.ok(k in res.summary, `summary.${k}`);
+      }
+      assert.equal(res.summary.lost_deliveries.median, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('wirecheck: logs in with the same stanzas as @xmpp/client', { timeout: 30_000, skip: embeddedSkipReason() ?? false }, async (t) => {
+    const r = await bench(['wirecheck', '--spawn', 'embedded', '--quiet'], 28_000);
+    for (const line of r.stdout.trim().split('\n')) t.diagnostic(line);
+    assert.equal(r.code, 0, `exit code ${r.code}:\n${r.stdout}\n${r.stderr.slice(-3000)}`);
+    assert.match(r.stdout, /^identical$/m);
+  });
+});
