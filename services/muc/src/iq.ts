@@ -80,8 +80,12 @@ async function occupantIq(ctx: MucContext, room: Room, iq: Element, from: JID, t
     return;
   }
   const sender = room.occupantByJid(from.toString());
+  const payload = iq.getChildElements()[0];
   if (!sender) {
-    replyError(ctx, room, iq, new StanzaError('not-acceptable', 'Only occupants may send to other occupants'));
+    // XEP-0410: a self-ping from a session that is not joined learns so from
+    // <not-acceptable/>; any other iq from a non-occupant is a <bad-request/> (§6.5).
+    if (payload?.attrs.xmlns === NS.ping) replyError(ctx, room, iq, new StanzaError('not-acceptable', 'You are not in this room'));
+    else replyError(ctx, room, iq, new StanzaError('bad-request', 'Only occupants may send to other occupants'));
     return;
   }
   const target = room.occupants.get(to.resource);
@@ -89,7 +93,6 @@ async function occupantIq(ctx: MucContext, room: Room, iq: Element, from: JID, t
     replyError(ctx, room, iq, new StanzaError('item-not-found', 'No occupant with that nickname'));
     return;
   }
-  const payload = iq.getChildElements()[0];
   // XEP-0410: a ping to one's own occupant JID asks "am I still joined?".
   if (target === sender && payload?.attrs.xmlns === NS.ping) {
     replyResult(ctx, room, iq);

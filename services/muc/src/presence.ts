@@ -16,6 +16,9 @@ import { historyStanza, selectHistory } from './logic/history.js';
 /** Result of handling a stanza for the room cache: the room now, or null if it is gone. */
 export type RoomAfter = Room | null;
 
+/** Only separators, spaces and control/format characters. */
+const INVISIBLE = /^[\s\p{Z}\p{C}]*$/u;
+
 /** Status code 110 (self-presence), 100 (non-anonymous), 201 (created). */
 const SELF = 110;
 
@@ -83,6 +86,11 @@ export async function handlePresence(ctx: MucContext, room: Room | null, p: Elem
     return room;
   }
   const nick = to.resource;
+  if (INVISIBLE.test(nick)) {
+    // §17.1: a nick must show something (no empty or all-space nicks).
+    replyError(ctx, room, p, new StanzaError('not-acceptable', 'A nickname must contain a visible character'));
+    return room;
+  }
   if (room && current) {
     // A join from a session the room still counts in (the client reconnected
     // before its old session's end reached us): enter again, in full.

@@ -246,6 +246,7 @@ test('applyConfigSubmit: password protection', () => {
   assert.deepEqual(applyConfigSubmit(submit([['muc#roomconfig_roomsecret', 'other']]), locked, LIMITS).statusCodes, [104]);
 });
 
+// A malformed form is a bad-request; values the room cannot take are not-acceptable (§10.1.3, XEP-0004 §3.3).
 test('applyConfigSubmit: every error path', () => {
   const cfg = defaultConfig(LIMITS);
   const locked: RoomConfig = { ...cfg, password: 'old' };
@@ -259,23 +260,23 @@ test('applyConfigSubmit: every error path', () => {
     ['two FORM_TYPE values', submit([['FORM_TYPE', [RC, RC]]])],
     ['duplicate field', submit([['muc#roomconfig_roomname', 'a'], ['muc#roomconfig_roomname', 'b']])],
     ['two values in a single-valued field', submit([['muc#roomconfig_roomname', ['a', 'b']]])],
-    ['non-boolean', submit([['muc#roomconfig_publicroom', 'yes']])],
-    ['non-boolean (TRUE)', submit([['muc#roomconfig_moderatedroom', 'TRUE']])],
-    ['non-boolean password flag', submit([['muc#roomconfig_passwordprotectedroom', '2']])],
-    ['non-boolean enablelogging', submit([['muc#roomconfig_enablelogging', 'no']])],
-    ['maxusers not a number', submit([['muc#roomconfig_maxusers', 'ten']])],
-    ['maxusers negative', submit([['muc#roomconfig_maxusers', '-5']])],
-    ['maxusers fraction', submit([['muc#roomconfig_maxusers', '2.5']])],
-    ['maxusers empty', submit([['muc#roomconfig_maxusers', '']])],
-    ['history not a number', submit([['muc#maxhistoryfetch', 'lots']])],
-    ['history (Prosody var) negative', submit([['muc#roomconfig_historylength', '-1']])],
-    ['unknown whois', submit([['muc#roomconfig_whois', 'none']])],
-    ['empty whois', submit([['muc#roomconfig_whois', '']])],
-    ['unknown allowpm', submit([['muc#roomconfig_allowpm', 'visitors']])],
-    ['malformed language', submit([['muc#roomconfig_lang', 'en GB']])],
   ];
   for (const [name, x] of badRequest) rejects(x, cfg, 'bad-request', name);
   const notAcceptable: Array<[string, Element, RoomConfig]> = [
+    ['non-boolean', submit([['muc#roomconfig_publicroom', 'yes']]), cfg],
+    ['non-boolean (TRUE)', submit([['muc#roomconfig_moderatedroom', 'TRUE']]), cfg],
+    ['non-boolean password flag', submit([['muc#roomconfig_passwordprotectedroom', '2']]), cfg],
+    ['non-boolean enablelogging', submit([['muc#roomconfig_enablelogging', 'no']]), cfg],
+    ['maxusers not a number', submit([['muc#roomconfig_maxusers', 'ten']]), cfg],
+    ['maxusers negative', submit([['muc#roomconfig_maxusers', '-5']]), cfg],
+    ['maxusers fraction', submit([['muc#roomconfig_maxusers', '2.5']]), cfg],
+    ['maxusers empty', submit([['muc#roomconfig_maxusers', '']]), cfg],
+    ['history not a number', submit([['muc#maxhistoryfetch', 'lots']]), cfg],
+    ['history (Prosody var) negative', submit([['muc#roomconfig_historylength', '-1']]), cfg],
+    ['unknown whois', submit([['muc#roomconfig_whois', 'none']]), cfg],
+    ['empty whois', submit([['muc#roomconfig_whois', '']]), cfg],
+    ['unknown allowpm', submit([['muc#roomconfig_allowpm', 'visitors']]), cfg],
+    ['malformed language', submit([['muc#roomconfig_lang', 'en GB']]), cfg],
     ['maxusers 0', submit([['muc#roomconfig_maxusers', '0']]), cfg],
     ['maxusers above the cap', submit([['muc#roomconfig_maxusers', '301']]), cfg],
     ['history above the cap', submit([['muc#maxhistoryfetch', '51']]), cfg],

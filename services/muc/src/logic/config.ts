@@ -200,7 +200,7 @@ const unacceptable = (text: string) => new StanzaError('not-acceptable', text);
 
 function parseNonNegativeInt(name: string, s: string): number {
   const t = s.trim();
-  if (!/^\+?\d+$/.test(t)) throw bad(`${name} must be a non-negative integer`);
+  if (!/^\+?\d+$/.test(t)) throw unacceptable(`${name} must be a non-negative integer`);
   return Number(t);
 }
 
@@ -218,11 +218,13 @@ const LANG = /^[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*$/;
  *   omit fields); an empty `<x type='submit'/>` (instant room, §10.1.2)
  *   changes nothing. Unknown vars are ignored (XEP-0004 MUST), including
  *   muc#roomconfig_roomadmins/_roomowners, which this form does not offer.
- * - Malformed values → bad-request: a boolean that is not 0/1/true/false (an
- *   empty boolean is false, XEP-0004's default), a non-integer maxusers or
- *   history length, a whois/allowpm value that is not one of the options, a
- *   malformed language tag, several values in a single-valued field.
- * - Values the service does not accept → not-acceptable (§10.1.3): maxusers
+ * - Several values in a single-valued field → bad-request (the form itself
+ *   is malformed).
+ * - Values the service cannot accept → not-acceptable (§10.1.3, XEP-0004
+ *   §3.3): a boolean that is not 0/1/true/false (an empty boolean is false,
+ *   XEP-0004's default), a non-integer maxusers or history length, a
+ *   whois/allowpm value that is not one of the options, a malformed
+ *   language tag, maxusers
  *   outside 1..maxOccupants ('none', the XEP's "no limit" option, means
  *   maxOccupants), history length outside 0..maxHistory, public logging
  *   enabled, password protection without a password (§10.1.3's example).
@@ -255,14 +257,14 @@ export function applyConfigSubmit(
     if (v === undefined) return current;
     if (v.trim() === '') return false; // XEP-0004 §3.3: the default value of a boolean is false
     const b = parseBoolean(v);
-    if (b === undefined) throw bad(`${name} must be a boolean (0, 1, false or true)`);
+    if (b === undefined) throw unacceptable(`${name} must be a boolean (0, 1, false or true)`);
     return b;
   };
   const choice = <T extends string>(name: string, allowed: readonly T[], current: T): T => {
     const v = one(name);
     if (v === undefined) return current;
     const t = v.trim();
-    if (!(allowed as readonly string[]).includes(t)) throw bad(`${name} must be one of ${allowed.join(', ')}`);
+    if (!(allowed as readonly string[]).includes(t)) throw unacceptable(`${name} must be one of ${allowed.join(', ')}`);
     return t as T;
   };
 
@@ -277,7 +279,7 @@ export function applyConfigSubmit(
   const lang = one(F.lang);
   if (lang !== undefined) {
     const t = lang.trim();
-    if (t !== '' && !LANG.test(t)) throw bad(`${F.lang} must be a language tag such as 'en'`);
+    if (t !== '' && !LANG.test(t)) throw unacceptable(`${F.lang} must be a language tag such as 'en'`);
     next.language = t;
   }
   next.public = flag(F.publicroom, cfg.public);
