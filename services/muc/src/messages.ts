@@ -90,7 +90,7 @@ async function groupchat(ctx: MucContext, room: Room, m: Element, from: JID, siz
   if (isSubjectChange) {
     await room.setSubject(ctx.stores.rooms, { text: subject.getText(), nick: o.nick, at: ctx.now() });
   } else {
-    await room.addHistory(ctx.stores.rooms, { xml: reflected.toString(), at: ctx.now(), nick: o.nick });
+    room.addHistory(ctx.stores.rooms, { xml: reflected.toString(), at: ctx.now(), nick: o.nick }, (err) => ctx.logger.warn({ err, room: room.bare }, 'history entry not stored'));
   }
 }
 

@@ -157,12 +157,20 @@ export class Room {
     await store.setSubject(this.bare, JSON.stringify(subject));
   }
 
-  async addHistory(store: RoomStore, entry: HistoryEntry): Promise<void> {
+  /**
+   * Records a reflected message. The store write is not awaited: waiting for
+   * a durable commit per message capped a room at the disk's commit rate.
+   * Writes of one store keep their order (one Redis connection, one LMDB
+   * write queue), and a shard's lease release is sent after them on the same
+   * connection, so the next owner still loads every entry; only a crash can
+   * lose the newest entries of the history, never a message in flight.
+   */
+  addHistory(store: RoomStore, entry: HistoryEntry, onError: (err: unknown) => void): void {
     const max = this.config.historyLength;
     if (max <= 0) return;
     this.history.push(entry);
     if (this.history.length > max) this.history.splice(0, this.history.length - max);
-    await store.pushHistory(this.bare, JSON.stringify(entry), max);
+    store.pushHistory(this.bare, JSON.stringify(entry), max).catch(onError);
   }
 }
 
