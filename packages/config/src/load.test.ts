@@ -35,7 +35,8 @@ test('defaults', () => {
   assert.equal(c.natsUrl, null);
   assert.equal(c.redisUrl, null);
   assert.equal(c.log.level, 'info');
-  assert.deepEqual(c.http, { host: '127.0.0.1', port: 5280 });
+  assert.deepEqual(c.http, { host: '127.0.0.1', port: 5280, adminToken: null });
+  assert.deepEqual(c.admins, []);
   assert.equal(c.c2s.port, 5222);
   assert.equal(c.c2s.directTlsPort, 5223);
   assert.equal(c.c2s.maxStanzaBytes, 262144);
@@ -282,6 +283,10 @@ const BAD: Array<[string, { env?: Record<string, string>; overrides?: unknown; f
   ['sm.heartbeatIntervalMs', { env: { HYPHAE_SM__HEARTBEAT_INTERVAL_MS: '10' } }],
   ['sm.nodeTtlMs', { env: { HYPHAE_SM__NODE_TTL_MS: '1999' } }],
   ['muc.enabled', { env: { HYPHAE_MUC__ENABLED: 'on' } }],
+  ['c2s.drainGraceMs', { env: { HYPHAE_C2S__DRAIN_GRACE_MS: '-1' } }],
+  ['c2s.seeOtherHost', { env: { HYPHAE_C2S__SEE_OTHER_HOST: 'a b:5222' } }],
+  ['http.adminToken', { env: { HYPHAE_HTTP__ADMIN_TOKEN: 'short' } }],
+  ['admins', { env: { HYPHAE_ADMINS: 'alice' } }],
   ['muc.subdomain', { env: { HYPHAE_MUC__SUBDOMAIN: 'con.ference' } }],
   ['muc.shards', { env: { HYPHAE_MUC__SHARDS: '5000' } }],
   ['muc.leaseTtlMs', { env: { HYPHAE_MUC__LEASE_TTL_MS: '499' } }],
@@ -333,7 +338,7 @@ test('IPv6 literals and IP domains are accepted', () => {
 
 test('describeConfig lists every key with type, default, doc and env', () => {
   const rows = describeConfig();
-  assert.equal(rows.length, 45);
+  assert.equal(rows.length, 49);
   const byKey = new Map(rows.map((r) => [r.key, r]));
   assert.deepEqual(byKey.get('c2s.port'), {
     key: 'c2s.port',

@@ -56,7 +56,8 @@ export function defaultConfig(): HyphaeConfig {
     natsUrl: null,
     redisUrl: null,
     log: { level: 'info' },
-    http: { host: '127.0.0.1', port: 5280 },
+    http: { host: '127.0.0.1', port: 5280, adminToken: null },
+    admins: [],
     tls: { cert: null, key: null },
     c2s: {
       host: '127.0.0.1',
@@ -72,6 +73,8 @@ export function defaultConfig(): HyphaeConfig {
       maxBytesPerSecond: 1_048_576,
       saslMechanisms: ['SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'],
       scramIterations: 4096,
+      drainGraceMs: 2000,
+      seeOtherHost: null,
     },
     registration: { open: true, maxPerIp: 5, windowSeconds: 3600, allowlist: ['127.0.0.0/8', '::1/128'] },
     sm: { heartbeatIntervalMs: 1000, nodeTtlMs: 5000 },

@@ -161,6 +161,14 @@ const c2sSchema = z
       doc: 'Concurrent connections from one IP address.',
       expect: 'an integer from 1 to 1000000',
     }),
+    drainGraceMs: leaf(int(0, 3_600_000), {
+      doc: 'On SIGTERM, readiness turns false and the listeners close at once; client streams are closed this long after (time for load balancers to notice).',
+      expect: 'milliseconds, an integer from 0 to 3600000',
+    }),
+    seeOtherHost: leaf(z.string().trim().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/).nullable(), {
+      doc: 'When draining, close client streams with <see-other-host/> naming this host[:port] (RFC 6120 §4.9.3.19) instead of <system-shutdown/>.',
+      expect: 'host or host:port (IPv6 in brackets), or null',
+    }),
     maxBytesPerSecond: leaf(int(0, 1_000_000_000), {
       doc: 'Inbound bytes per second one connection may send, with a burst of twice that; reading pauses when it is exceeded (0: unlimited).',
       expect: 'an integer from 0 to 1000000000 (0 means unlimited)',
@@ -359,6 +367,14 @@ export const configSchema = z.strictObject({
       doc: 'Metrics and health endpoints; port 0 picks a free port, null disables.',
       expect: `${portExpect}, or null to disable`,
     }),
+    adminToken: leaf(z.string().min(16).nullable(), {
+      doc: 'Bearer token for the admin HTTP API (hyphae user …, hyphae status). Null: the admin API answers loopback clients only.',
+      expect: 'a string of at least 16 characters, or null',
+    }),
+  }),
+  admins: leaf(z.array(z.string().trim().toLowerCase().regex(/^[^@/\s]+@[^@/\s]+$/)), {
+    doc: 'Bare JIDs allowed to run the XEP-0133 service administration commands (XEP-0050 ad-hoc).',
+    expect: 'a list of bare JIDs (user@domain)',
   }),
   tls: tlsSchema,
   c2s: c2sSchema,

@@ -28,6 +28,10 @@ export interface C2sConfig {
   saslMechanisms: Array<'SCRAM-SHA-256' | 'SCRAM-SHA-1' | 'PLAIN'>;
   /** PBKDF2 iterations for new credentials (RFC 7677 recommends at least 4096). */
   scramIterations: number;
+  /** On SIGTERM: readiness turns false and listeners close at once; streams are closed this long after. */
+  drainGraceMs: number;
+  /** When draining, send `<see-other-host/>` with this host[:port] instead of `<system-shutdown/>`; null: system-shutdown. */
+  seeOtherHost: string | null;
 }
 
 export interface RegistrationConfig {
@@ -98,7 +102,9 @@ export interface HyphaeConfig {
   redisUrl: string | null;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   /** Metrics and health endpoints; port 0 picks a free port, null disables. */
-  http: { host: string; port: number | null };
+  http: { host: string; port: number | null; adminToken: string | null };
+  /** Bare JIDs allowed to run the XEP-0133 service administration commands. */
+  admins: string[];
   tls: TlsConfig;
   c2s: C2sConfig;
   registration: RegistrationConfig;
