@@ -473,7 +473,8 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<HyphaeS
       dataDir,
       log: { level: logLevel() },
       http: { host: '127.0.0.1', port: httpPort },
-      c2s: { host: '127.0.0.1', port, directTlsPort },
+      // No drain grace period unless a test asks for one: stops stay quick.
+      c2s: { host: '127.0.0.1', port, directTlsPort, drainGraceMs: 0 },
       registration: { open: true },
     },
     opts.config ?? {},
@@ -570,7 +571,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
           nodeId,
           dataDir: dir,
           http: { host: '127.0.0.1', port: ports.httpPort },
-          c2s: { host: '127.0.0.1', port: ports.port, directTlsPort: ports.directTlsPort },
+          c2s: { host: '127.0.0.1', port: ports.port, directTlsPort: ports.directTlsPort, drainGraceMs: 0 },
         },
         opts.config ?? {},
       ),

@@ -167,12 +167,26 @@ export class C2sConnection {
 
   /** Ends the stream with a stream error (RFC 6120 §4.9.1.1) and closes. */
   fail(condition: StreamErrorCondition, text?: string): void {
+    this.failWith(new StreamError(condition, text));
+  }
+
+  failWith(err: StreamError): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    this.rt.metrics.streamErrors.inc({ condition });
-    this.rt.logger.info({ conn: this.id, condition, text, jid: this.jid?.toString() }, 'stream error');
+    this.rt.metrics.streamErrors.inc({ condition: err.condition });
+    this.rt.logger.info({ conn: this.id, condition: err.condition, text: err.text, jid: this.jid?.toString() }, 'stream error');
     this.sendHeader(); // §4.9.1.2: a header must precede the error
-    this.send(new StreamError(condition, text).toElement());
+    this.send(err.toElement());
     this.close();
+  }
+
+  /**
+   * Ends the stream for a drain: the session leaves the registry first, so
+   * whatever is routed to the user from now on finds another resource or
+   * offline storage instead of this closing stream; then the stream error.
+   */
+  async drain(err: StreamError): Promise<void> {
+    await this.unbind('server draining');
+    this.failWith(err);
   }
 
   /** Closes our stream (§4.4) and the connection once flushed. */

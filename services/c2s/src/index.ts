@@ -11,6 +11,7 @@ import type { HyphaeConfig } from '@hyphae/config';
 import type { Bus, BusMessage, Subscription } from '@hyphae/bus';
 import type { Stores } from '@hyphae/store';
 import type { Logger, Metrics } from '@hyphae/observability';
+import { StreamError } from '@hyphae/stanza';
 import { Router, H, UserActors, MucRooms, mucDomainsOf, c2sSubject, discoModule, pingModule, versionModule, registerModule, type ServerModule } from '@hyphae/router';
 import { C2sConnection } from './connection.js';
 import { C2sRuntime } from './runtime.js';
@@ -156,10 +157,29 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
     ports: { starttls: starttlsPort, directTls: directPort },
     sessionCount: () => rt.sessions.size,
     async stop() {
+      // Drain (DESIGN.md Operations): no new connections; readiness is already
+      // false (the process turns it off first); after the grace period the
+      // streams close — each session leaving the registry before its stream
+      // error, so nothing addressed to it is lost (offline storage takes it).
       plain.close();
       direct?.close();
-      for (const conn of [...rt.connections]) conn.fail('system-shutdown', 'The server is shutting down');
-      // Let unbinds reach the registry before we go.
+      const grace = config.c2s.drainGraceMs;
+      if (grace > 0 && rt.connections.size > 0) {
+        log.info({ connections: rt.connections.size, graceMs: grace }, 'draining: streams close after the grace period');
+        await new Promise((r) => setTimeout(r, grace));
+      }
+      const err = config.c2s.seeOtherHost
+        ? new StreamError('see-other-host', 'This server is shutting down; reconnect there', { seeOtherHost: config.c2s.seeOtherHost })
+        : new StreamError('system-shutdown', 'The server is shutting down');
+      const conns = [...rt.connections];
+      // In batches, so ten thousand unbinds do not all hit the registry at once.
+      for (let i = 0; i < conns.length; i += 200) {
+        await Promise.all(conns.slice(i, i + 200).map((c) => c.drain(err).catch((e: unknown) => {
+          log.warn({ err: e }, 'drain of a connection failed');
+          c.failWith(err);
+        })));
+      }
+      // Let the sockets flush and the unbinds reach the registry before we go.
       const deadline = Date.now() + 3000;
       while (rt.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       clearInterval(timer);

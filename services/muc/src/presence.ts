@@ -56,8 +56,10 @@ export function broadcastPresence(ctx: MucContext, room: Room, o: Occupant, code
 }
 
 /** The unavailable presence of `o` as `viewer` sees it. */
-export function unavailablePresence(room: Room, o: Occupant, viewer: Occupant | null, codes: number[], item: { role?: Role; nick?: string; actorNick?: string; reason?: string } = {}): Element {
+export function unavailablePresence(room: Room, o: Occupant, viewer: Occupant | null, codes: number[], item: { role?: Role; nick?: string; actorNick?: string; reason?: string } = {}, said?: Element): Element {
   const p = new Element('presence', { from: room.occupantJid(o.nick), type: 'unavailable' });
+  // §7.14: the occupant's exit status (what its client said) is passed on.
+  for (const c of said?.getChildren('status') ?? []) p.children.push(c);
   const session = o.sessions[o.sessions.length - 1];
   const showJid = viewer !== null && (viewer === o || seesRealJids(viewer.role, room.config.whois));
   p.children.push(userX({
@@ -76,7 +78,7 @@ export async function handlePresence(ctx: MucContext, room: Room | null, p: Elem
   const full = from.toString();
   const current = room?.occupantByJid(full);
   if (type === 'unavailable' || type === 'error') {
-    if (room && current) return leave(ctx, room, current, full, type === 'error' ? [333] : []);
+    if (room && current) return leave(ctx, room, current, full, type === 'error' ? [333] : [], type === 'unavailable' ? p : undefined);
     return room;
   }
   if (type !== undefined) return room; // subscriptions and probes mean nothing to a room
@@ -249,17 +251,17 @@ async function changeNick(ctx: MucContext, room: Room, o: Occupant, nick: string
  * §7.14: a session leaves. The occupant leaves with its last session; a
  * temporary room goes with its last occupant (§10.1.3 / muc_temporary).
  */
-export async function leave(ctx: MucContext, room: Room, o: Occupant, full: string, codes: number[]): Promise<RoomAfter> {
+export async function leave(ctx: MucContext, room: Room, o: Occupant, full: string, codes: number[], said?: Element): Promise<RoomAfter> {
   const session = o.sessions.find((s) => s.jid === full);
   if (!session) return room;
   if (o.sessions.length > 1) {
-    toSession(ctx, session, new Prepared(unavailablePresence(room, o, o, [...codes, SELF])));
+    toSession(ctx, session, new Prepared(unavailablePresence(room, o, o, [...codes, SELF], {}, said)));
     room.byJid.delete(full);
     o.sessions = o.sessions.filter((s) => s !== session);
     await room.putOccupant(ctx.stores.rooms, o);
     return room;
   }
-  broadcast(ctx, room, (viewer) => new Prepared(unavailablePresence(room, o, viewer, viewer === o ? [...codes, SELF] : codes)));
+  broadcast(ctx, room, (viewer) => new Prepared(unavailablePresence(room, o, viewer, viewer === o ? [...codes, SELF] : codes, {}, said)));
   await room.removeOccupant(ctx.stores.rooms, o);
   return closeIfEmpty(ctx, room);
 }
