@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BusClosedError, BusError, BusTimeoutError, NoRespondersError } from './errors.js';
+import { TRACE_HEADER, currentTrace, runWithTrace } from './trace.js';
 import type { Bus, BusMessage, BusStatus } from './types.js';
 
 /*
@@ -184,6 +185,34 @@ export function busContract(name: string, make: () => Promise<ContractEnv>): voi
       assert.throws(() => pub.publish(`${p}.h`, enc('z'), { a: 'x\r\ny' }), BusError);
       assert.throws(() => pub.publish(`${p}.h`, enc('z'), { 'bad name': 'v' }), BusError);
       assert.throws(() => pub.publish(`${p}.h`, enc('z'), { 'a:b': 'v' }), BusError);
+    });
+
+    test('trace ids: a publish or request inside runWithTrace carries hy-trace; handlers run in it; none leaks', async (pub, sub) => {
+      const p = fresh();
+      const seen: Array<{ header: string | undefined; current: string | undefined }> = [];
+      sub.subscribe(`${p}.t`, (m) => {
+        seen.push({ header: m.headers[TRACE_HEADER], current: currentTrace() });
+        // Anything the handler sends carries the same id.
+        if (m.headers.fwd === '1') pub.publish(`${p}.t`, enc('forwarded'));
+        m.respond(enc('ok'));
+      });
+      await sub.flush();
+      runWithTrace('trace-one', () => pub.publish(`${p}.t`, enc('a'), { fwd: '1' }));
+      pub.publish(`${p}.t`, enc('b'));
+      const reply = await runWithTrace('trace-two', () => pub.request(`${p}.t`, enc('c'), { timeoutMs: 2000 }));
+      await pub.flush();
+      await until(() => seen.length === 4, 'four messages');
+      assert.equal(dec(reply.data), 'ok');
+      const byHeader = seen.map((x) => `${String(x.header)}/${String(x.current)}`).sort();
+      assert.deepEqual(byHeader, ['trace-one/trace-one', 'trace-one/trace-one', 'trace-two/trace-two', 'undefined/undefined']);
+      // An explicit header wins over the context.
+      const c = collector();
+      sub.subscribe(`${p}.u`, c.handler);
+      await sub.flush();
+      runWithTrace('ctx', () => pub.publish(`${p}.u`, enc('x'), { [TRACE_HEADER]: 'explicit' }));
+      await pub.flush();
+      await until(() => c.msgs.length === 1, 'one message');
+      assert.equal(c.msgs[0]?.headers[TRACE_HEADER], 'explicit');
     });
 
     test('binary payloads arrive byte for byte, including empty and large', async (pub, sub) => {

@@ -1,3 +1,4 @@
+import { TRACE_HEADER, currentTrace } from './trace.js';
 import { BusError } from './errors.js';
 import type { Headers } from './types.js';
 
@@ -17,6 +18,8 @@ export const EMPTY_HEADERS: Readonly<Headers> = Object.freeze({});
 const VALID_NAME = /^[!-9;-~]+$/;
 
 export function normalizeHeaders(subject: string, h: Headers | undefined): Readonly<Headers> {
+  const trace = currentTrace();
+  if (trace !== undefined && h?.[TRACE_HEADER] === undefined) h = { ...h, [TRACE_HEADER]: trace };
   if (h === undefined) return EMPTY_HEADERS;
   let out: Headers | undefined;
   for (const k in h) {

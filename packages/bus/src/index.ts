@@ -10,3 +10,4 @@ export type { MemoryBusOptions } from './memory.js';
 export type { BusLogger } from './logger.js';
 export { connectNatsBus } from './nats.js';
 export type { NatsBusOptions } from './nats.js';
+export { TRACE_HEADER, currentTrace, runWithTrace, newTraceId } from './trace.js';

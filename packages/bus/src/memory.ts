@@ -1,4 +1,5 @@
 import { DRAIN_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS, StatusListeners, checkTimeout, settlesWithin } from './common.js';
+import { TRACE_HEADER, runWithTrace } from './trace.js';
 import { SerialQueue } from './dispatch.js';
 import { BusClosedError, BusTimeoutError, NoRespondersError } from './errors.js';
 import { normalizeHeaders } from './headers.js';
@@ -28,7 +29,7 @@ class MemSub implements Subscription {
   ) {
     this.tokens = hasWildcard(subject) ? subject.split('.') : null;
     this.q = new SerialQueue<MemMessage>(
-      handler,
+      (msg) => runWithTrace(msg.headers[TRACE_HEADER], () => handler(msg)),
       (err, msg) => logger.warn({ err, subject: msg.subject, subscription: subject }, 'bus handler failed'),
       (pending) => logger.warn({ subject, pending }, 'bus subscription is falling behind'),
     );

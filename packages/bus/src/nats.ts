@@ -8,6 +8,7 @@ import {
   type Status,
   type Subscription as NatsSubscription,
 } from '@nats-io/transport-node';
+import { TRACE_HEADER, runWithTrace } from './trace.js';
 import { DEFAULT_REQUEST_TIMEOUT_MS, DRAIN_TIMEOUT_MS, StatusListeners, checkTimeout, settlesWithin } from './common.js';
 import { SerialQueue } from './dispatch.js';
 import { BusClosedError, BusError, BusTimeoutError, NoRespondersError } from './errors.js';
@@ -114,7 +115,10 @@ class NatsBusSub implements Subscription {
     logger: BusLogger,
   ) {
     this.q = new SerialQueue<Msg>(
-      (m) => handler(new NatsBusMessage(m, bus)),
+      (m) => {
+        const msg = new NatsBusMessage(m, bus);
+        return runWithTrace(msg.headers[TRACE_HEADER], () => handler(msg));
+      },
       (err, m) => logger.warn({ err, subject: m.subject, subscription: subject }, 'bus handler failed'),
       (pending) => logger.warn({ subject, pending }, 'bus subscription is falling behind'),
     );

@@ -9,6 +9,8 @@ export interface LoggerOptions {
   level?: string;
   /** Where JSON lines go; default stdout (pino's fast synchronous destination). */
   destination?: NodeJS.WritableStream;
+  /** Fields added to every line at the time it is written (e.g. the current trace id). */
+  context?: () => Record<string, unknown>;
 }
 
 /**
@@ -28,6 +30,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     formatters: {
       level: (label: string) => ({ level: label }),
     },
+    ...(opts.context ? { mixin: opts.context } : {}),
   };
   return opts.destination ? pino(options, opts.destination) : pino(options);
 }

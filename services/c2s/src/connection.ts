@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { Element } from 'ltx';
+import { newTraceId, runWithTrace } from '@hyphae/bus';
 import { StreamParser, streamHeader, streamFooter, type XmlStreamError } from '@hyphae/xml';
 import { NS, StreamError, StanzaError, errorReply, iqResult, validateIq, canReplyWithError, type StreamErrorCondition } from '@hyphae/stanza';
 import { JID, prepLocal, prepResource } from '@hyphae/jid';
@@ -518,12 +519,22 @@ export class C2sConnection {
     // §8.1.2.1: the server stamps (or overrides) 'from' with the full JID.
     el.attrs.from = jid.toString();
     const started = performance.now();
+    // One trace id per stanza, carried in bus headers to every service it crosses.
+    const routed = await runWithTrace(newTraceId(), () => this.dispatch(el, jid));
+    if (routed) this.rt.metrics.routingLatency.observe({ path: el.name }, (performance.now() - started) / 1000);
+  }
+
+  /** Hands the stanza on; false when it was refused or failed (answered with an error). */
+  private async dispatch(el: Element, jid: JID): Promise<boolean> {
+    const entry = this.entry;
+    if (!entry) return false;
+    this.rt.logger.debug({ jid: jid.toString(), kind: el.name, to: el.attrs.to, id: el.attrs.id }, 'stanza in');
     try {
       if (el.name === 'presence') {
         // Presence is the user actor's business (roster service): broadcast,
         // probes, subscriptions, directed presence (RFC 6121 §3, §4).
-        if (!el.attrs.to && !this.notePresence(el)) return;
-        await this.rt.toUserActor(jid, 'presence-out', el, this.entry.sessionId);
+        if (!el.attrs.to && !this.notePresence(el)) return false;
+        await this.rt.toUserActor(jid, 'presence-out', el, entry.sessionId);
       } else if (el.name === 'iq' && isRosterQuery(el)) {
         await this.rt.toUserActor(jid, 'roster-iq', el);
       } else {
@@ -533,9 +544,10 @@ export class C2sConnection {
       // A store or bus outage fails this stanza, not the stream: the sender
       // is told to retry (invariant 2: answered, never silently lost).
       this.rt.logger.warn({ err, jid: jid.toString(), kind: el.name }, 'routing failed');
-      return this.sendError(el, temporaryFailure());
+      this.sendError(el, temporaryFailure());
+      return false;
     }
-    this.rt.metrics.routingLatency.observe({ path: el.name }, (performance.now() - started) / 1000);
+    return true;
   }
 
   /**

@@ -17,6 +17,7 @@ import { C2sConnection } from './connection.js';
 import { C2sRuntime } from './runtime.js';
 import type { TlsCredentials } from './tls.js';
 import { parseJid } from '@hyphae/jid';
+import { adhocModule, createAdmin } from '@hyphae/admin';
 
 export { loadTlsCredentials, TlsSetupError } from './tls.js';
 export type { TlsCredentials } from './tls.js';
@@ -86,6 +87,8 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
     pingModule(),
     versionModule({ name: 'Hyphae', version: deps.version }),
     register,
+    // XEP-0050 ad-hoc commands: XEP-0133 service administration for config.admins (@hyphae/admin).
+    adhocModule({ admin: createAdmin({ config, bus, stores, logger: log, actors }), admins: config.admins, logger: log }),
     ...(deps.modules ?? []),
   );
   router = new Router({ domains: config.domains, nodeId, bus, stores, logger: log, metrics, modules, actors, ...(rooms ? { rooms } : {}) });

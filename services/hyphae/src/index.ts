@@ -5,13 +5,14 @@
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { HyphaeConfig } from '@hyphae/config';
-import { createMemoryBus, connectNatsBus, type Bus } from '@hyphae/bus';
+import { createMemoryBus, connectNatsBus, currentTrace, type Bus } from '@hyphae/bus';
 import { openEmbeddedStores, openRedisStores, type Stores } from '@hyphae/store';
 import { createLogger, createMetrics, startHttpServer, type Logger, type Metrics, type HttpServerHandle } from '@hyphae/observability';
 import { startC2s, loadTlsCredentials, type C2sService } from '@hyphae/c2s';
 import { startSm, type SmService } from '@hyphae/sm';
 import { startRoster, type RosterService } from '@hyphae/roster';
 import { startMuc, type MucService } from '@hyphae/muc';
+import { createAdmin, adminHttpHandler, ADMIN_PREFIX } from '@hyphae/admin';
 
 export const SERVICES = ['c2s', 'sm', 'roster', 'muc'] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -47,7 +48,14 @@ export interface RunningProcess {
 export async function startProcess(config: HyphaeConfig, services: readonly ServiceName[], opts: { logger?: Logger } = {}): Promise<RunningProcess> {
   const all = SERVICES.every((s) => services.includes(s));
   const label = all ? 'all' : services.join('+');
-  const logger = opts.logger ?? createLogger({ service: label, node: config.nodeId, level: config.log.level });
+  const logger = opts.logger ?? createLogger({
+    service: label, node: config.nodeId, level: config.log.level,
+    // The trace id of the stanza being handled, in every process it crosses.
+    context: () => {
+      const trace = currentTrace();
+      return trace === undefined ? {} : { trace };
+    },
+  });
   if (!all && (!config.natsUrl || !config.redisUrl)) {
     throw new StartupError(config.natsUrl ? 'redisUrl' : 'natsUrl',
       `cluster mode ('hyphae ${label}') needs natsUrl and redisUrl (NATS_URL, REDIS_URL); 'hyphae all' runs without them`);
@@ -94,6 +102,9 @@ export async function startProcess(config: HyphaeConfig, services: readonly Serv
       { name: 'store', ready: () => { const ok = stores.isReady(); metrics.storeConnected.set(ok ? 1 : 0); return ok; } },
     ],
   });
+  // --- admin HTTP API (@hyphae/admin): /admin/... on the http port; token or loopback only ---
+  http?.mount(ADMIN_PREFIX, adminHttpHandler(createAdmin({ config, bus, stores, logger }), { token: config.http.adminToken, logger }));
+  // --- end admin HTTP API ---
   logger.info({ version: VERSION, services, http: http?.port ?? null, c2s: c2s?.ports ?? null, bus: bus.kind, store: stores.kind }, 'hyphae started');
 
   let stopping: Promise<void> | null = null;
