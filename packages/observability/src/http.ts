@@ -36,9 +36,18 @@ export interface HttpServerOptions {
   checkTimeoutMs?: number;
 }
 
+/** A handler of mounted routes: it answers every request it gets (any method), errors included. */
+export type HttpRouteHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
+
 export interface HttpServerHandle {
   /** The port actually bound. */
   port: number;
+  /**
+   * Serves every request whose path is `prefix` or starts with `prefix/`
+   * (e.g. '/admin') with `handler`, whatever the method. The built-in
+   * endpoints cannot be shadowed. Returns a function that unmounts it.
+   */
+  mount(prefix: string, handler: HttpRouteHandler): () => void;
   /**
    * While draining (SIGTERM received), /readyz answers 503 so the load
    * balancer stops sending new connections; /healthz stays 200 so the
@@ -117,7 +126,8 @@ function sendJson(res: ServerResponse, req: IncomingMessage, status: number, bod
  *   passes, else 503 {status:'fail', failing:[names]};
  * - GET /readyz — readiness: 200 {status:'ok'} when not draining and every
  *   `ready` check passes, else 503 {status:'unavailable', draining, failing};
- * - HEAD is accepted wherever GET is; other methods get 405; other paths 404.
+ * - HEAD is accepted wherever GET is; other methods get 405; other paths 404,
+ *   unless a handler is mounted on their prefix (`mount()`, e.g. the admin API).
  */
 export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServerHandle> {
   const { registry, checks, logger } = opts;
@@ -142,9 +152,26 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
     },
   };
 
+  const mounts = new Map<string, HttpRouteHandler>();
+  const mounted = (path: string): HttpRouteHandler | undefined => {
+    for (const [prefix, handler] of mounts) if (path === prefix || path.startsWith(prefix + '/')) return handler;
+    return undefined;
+  };
+
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
     const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
+    const extra = route ? undefined : mounted(path);
+    if (extra) {
+      Promise.resolve()
+        .then(() => extra(req, res))
+        .catch((err: unknown) => {
+          logger?.error({ err, path }, 'mounted endpoint failed');
+          if (!res.headersSent) sendJson(res, req, 500, { status: 'error' });
+          else res.destroy();
+        });
+      return;
+    }
     if (!route) {
       sendJson(res, req, 404, { status: 'not found', path });
       return;
@@ -180,6 +207,15 @@ export async function startHttpServer(opts: HttpServerOptions): Promise<HttpServ
   let closing: Promise<void> | undefined;
   return {
     port,
+    mount(prefix: string, handler: HttpRouteHandler) {
+      const p = prefix.replace(/\/+$/, '');
+      if (!p.startsWith('/') || Object.hasOwn(routes, p)) throw new Error(`cannot mount '${prefix}'`);
+      if (mounts.has(p)) throw new Error(`'${p}' is mounted already`);
+      mounts.set(p, handler);
+      return () => {
+        if (mounts.get(p) === handler) mounts.delete(p);
+      };
+    },
     setDraining(value: boolean) {
       draining = value;
     },

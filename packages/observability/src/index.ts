@@ -6,4 +6,4 @@ export type { LoggerOptions } from './log.js';
 export { createMetrics, timed, LATENCY_BUCKETS } from './metrics.js';
 export type { Metrics, MetricsOptions, Labels } from './metrics.js';
 export { startHttpServer } from './http.js';
-export type { HttpServerOptions, HttpServerHandle, HealthCheck } from './http.js';
+export type { HttpServerOptions, HttpServerHandle, HttpRouteHandler, HealthCheck } from './http.js';

@@ -51,6 +51,14 @@ export interface ServerModule {
   readonly hostFeatures?: string[];
   readonly accountFeatures?: string[];
   readonly iq?: IqRoute[];
+  /**
+   * XEP-0030 nodes of the host this module answers (e.g. XEP-0050's
+   * `http://jabber.org/protocol/commands`): the children of the disco#info
+   * or disco#items `<query node=…/>`, or null when `node` is not this
+   * module's. May throw a StanzaError (e.g. `<forbidden/>`). A node no
+   * module claims is `<item-not-found/>`.
+   */
+  readonly hostDiscoNode?: (kind: 'info' | 'items', node: string, req: IqRequest) => Promise<Element[] | null> | Element[] | null;
 }
 
 /** A handler's answer with work to do once the reply is on its way (e.g. closing sessions). */

@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 /**
  * The `hyphae` command: `hyphae all` (every service in one process),
- * `hyphae c2s`, `hyphae sm` (cluster mode), `--config <file.yaml>`.
+ * `hyphae c2s`, `hyphae sm` (cluster mode), `--config <file.yaml>`; and the
+ * administration commands `hyphae user …`, `hyphae status` (admin-cli.ts).
  */
 import { loadConfig, ConfigError } from '@hyphae/config';
 import { startProcess, StartupError, SERVICES, VERSION, type ServiceName } from './index.js';
+import { runAdminCli, ADMIN_USAGE, ADMIN_HELP } from './admin-cli.js';
 
 const USAGE = `usage: hyphae <all|${SERVICES.join('|')}> [--config <file.yaml>]
        hyphae version
+${ADMIN_USAGE}
 
   all     every service in one process (default bus: in-process, store: on disk)
   c2s     client connection manager (cluster mode: needs NATS_URL and REDIS_URL)
@@ -15,10 +18,12 @@ const USAGE = `usage: hyphae <all|${SERVICES.join('|')}> [--config <file.yaml>]
   roster  roster, subscriptions, presence, offline messages (cluster mode)
   muc     multi-user chat rooms, XEP-0045 (cluster mode)
 
+${ADMIN_HELP}
+
 Configuration: a YAML file (--config or HYPHAE_CONFIG) and HYPHAE_* environment
 variables; see the README's configuration reference.`;
 
-function parseArgs(argv: string[]): { command: string | undefined; config: string | undefined } {
+function parseArgs(argv: string[]): { command: string | undefined; config: string | undefined; rest: string[] } {
   let config: string | undefined;
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -27,14 +32,23 @@ function parseArgs(argv: string[]): { command: string | undefined; config: strin
     else if (a.startsWith('--config=')) config = a.slice('--config='.length);
     else rest.push(a);
   }
-  return { command: rest[0], config };
+  return { command: rest[0], config, rest };
 }
 
 async function main(): Promise<number> {
-  const { command, config: file } = parseArgs(process.argv.slice(2));
+  const { command, config: file, rest } = parseArgs(process.argv.slice(2));
   if (command === 'version' || command === '--version') {
     console.log(VERSION);
     return 0;
+  }
+  if (command === 'user' || command === 'status') {
+    return runAdminCli(rest, {
+      env: process.env,
+      configFile: file,
+      stdout: (l) => console.log(l),
+      stderr: (l) => console.error(l),
+      stdin: process.stdin,
+    });
   }
   if (!command || command === 'help' || command === '--help' || command === '-h') {
     console.log(USAGE);

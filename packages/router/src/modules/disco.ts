@@ -4,7 +4,7 @@
  */
 import { Element } from 'ltx';
 import { NS, StanzaError } from '@hyphae/stanza';
-import type { ServerModule } from '../types.js';
+import type { IqRequest, ServerModule } from '../types.js';
 
 export interface DiscoItem {
   jid: string;
@@ -32,6 +32,20 @@ export function discoModule(opts: DiscoOptions): ServerModule {
     if (q.attrs.node !== undefined) throw new StanzaError('item-not-found', 'No such node');
   };
 
+  // A node of the host: the first module that claims it answers (ServerModule.hostDiscoNode).
+  const hostNode = async (kind: 'info' | 'items', req: IqRequest): Promise<Element | null> => {
+    const node = req.payload.attrs.node as string | undefined;
+    if (node === undefined) return null;
+    for (const m of opts.modules()) {
+      const children = await m.hostDiscoNode?.(kind, node, req);
+      if (!children) continue;
+      const q = new Element('query', { xmlns: kind === 'info' ? NS.discoInfo : NS.discoItems, node });
+      for (const c of children) q.cnode(c);
+      return q;
+    }
+    throw new StanzaError('item-not-found', 'No such node');
+  };
+
   const info = (identity: { category: string; type: string; name?: string }, feats: string[]) => {
     const q = new Element('query', { xmlns: NS.discoInfo });
     q.c('identity', identity);
@@ -47,16 +61,19 @@ export function discoModule(opts: DiscoOptions): ServerModule {
     iq: [
       {
         target: 'host', type: 'get', xmlns: NS.discoInfo, name: 'query',
-        handle: ({ payload }) => {
-          checkNode(payload);
+        handle: async (req) => {
+          const node = await hostNode('info', req);
+          if (node) return node;
           return info({ category: 'server', type: 'im', name: opts.serverName ?? 'Hyphae' }, hostFeatures());
         },
       },
       {
         target: 'host', type: 'get', xmlns: NS.discoItems, name: 'query',
-        handle: ({ payload, to }) => {
-          checkNode(payload);
+        handle: async (req) => {
+          const node = await hostNode('items', req);
+          if (node) return node;
           const q = new Element('query', { xmlns: NS.discoItems });
+          const { to } = req;
           for (const item of opts.items?.(to.domain) ?? []) q.c('item', { ...item });
           return q;
         },
