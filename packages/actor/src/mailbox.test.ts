@@ -87,3 +87,17 @@ describe('KeyedMailbox', () => {
     assert.equal(slowDone, true);
   });
 });
+
+it('pending() counts queued and running fns across keys', async () => {
+  const mb = new KeyedMailbox();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const a = mb.run('a', () => gate);
+  const b = mb.run('a', async () => undefined);
+  const c = mb.run('b', () => gate);
+  assert.equal(mb.pending(), 3);
+  release();
+  await Promise.all([a, b, c]);
+  await mb.drain();
+  assert.equal(mb.pending(), 0);
+});

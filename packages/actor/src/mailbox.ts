@@ -15,6 +15,7 @@ const noop = (): void => {};
  */
 export class KeyedMailbox {
   private readonly lanes = new Map<string, Lane>();
+  private total = 0;
 
   run<T>(key: string, fn: () => Promise<T>): Promise<T> {
     let lane = this.lanes.get(key);
@@ -23,10 +24,12 @@ export class KeyedMailbox {
       this.lanes.set(key, lane);
     }
     lane.pending++;
+    this.total++;
     // then(fn) also turns a synchronous throw of fn into a rejection.
     const result = lane.tail.then(fn);
     const l = lane;
     l.tail = result.then(noop, noop).then(() => {
+      this.total--;
       if (--l.pending === 0 && this.lanes.get(key) === l) this.lanes.delete(key);
     });
     return result;
@@ -49,5 +52,10 @@ export class KeyedMailbox {
   /** Keys with work queued or running. */
   size(): number {
     return this.lanes.size;
+  }
+
+  /** Fns queued or running, all keys together (for a queue-depth gauge). */
+  pending(): number {
+    return this.total;
   }
 }

@@ -7,3 +7,4 @@ export { createMetrics, timed, LATENCY_BUCKETS } from './metrics.js';
 export type { Metrics, MetricsOptions, Labels } from './metrics.js';
 export { startHttpServer } from './http.js';
 export type { HttpServerOptions, HttpServerHandle, HttpRouteHandler, HealthCheck } from './http.js';
+export { instrumentMethods } from './instrument.js';

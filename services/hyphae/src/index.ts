@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import type { HyphaeConfig } from '@hyphae/config';
 import { createMemoryBus, connectNatsBus, currentTrace, type Bus } from '@hyphae/bus';
 import { openEmbeddedStores, openRedisStores, type Stores } from '@hyphae/store';
-import { createLogger, createMetrics, startHttpServer, type Logger, type Metrics, type HttpServerHandle } from '@hyphae/observability';
+import { createLogger, createMetrics, instrumentMethods, startHttpServer, type Logger, type Metrics, type HttpServerHandle } from '@hyphae/observability';
 import { startC2s, loadTlsCredentials, type C2sService } from '@hyphae/c2s';
 import { startSm, type SmService } from '@hyphae/sm';
 import { startRoster, type RosterService } from '@hyphae/roster';
@@ -78,6 +78,10 @@ export async function startProcess(config: HyphaeConfig, services: readonly Serv
     await mkdir(config.dataDir, { recursive: true });
     stores = await openEmbeddedStores({ dir: config.dataDir });
     logger.info({ dataDir: config.dataDir }, 'embedded store opened');
+  }
+  // Every store call's latency (hyphae_store_latency_seconds{op="sessions.get"}, …).
+  for (const key of ['accounts', 'sessions', 'rosters', 'offline', 'presence', 'rooms', 'coordination'] as const) {
+    (stores as unknown as Record<string, object>)[key] = instrumentMethods(stores[key], key, metrics.storeLatency);
   }
 
   const sm = services.includes('sm') ? await startSm({ config, bus, stores, logger, metrics }) : null;

@@ -164,6 +164,7 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
   const sample = (): void => {
     metrics.mucRooms.set(cache.size);
     metrics.mucOccupants.set(countOccupants());
+    metrics.queueDepth.set({ queue: 'muc-outbox' }, ctx.outbox.pending());
   };
   const sampler = setInterval(sample, 5000);
   sampler.unref();

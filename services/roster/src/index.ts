@@ -117,10 +117,14 @@ export async function startRoster(deps: RosterDeps): Promise<RosterService> {
   });
   metrics.shardsOwned.set({ group: 'roster' }, service.owned().length);
   service.onChange((owned) => metrics.shardsOwned.set({ group: 'roster' }, owned.length));
+  // Work waiting for other users' actors (sampled, not counted per message).
+  const sampler = setInterval(() => metrics.queueDepth.set({ queue: 'roster-outbox' }, outbox.pending()), 5000);
+  sampler.unref();
   logger.info({ shards: config.roster.shards }, 'roster service started');
   return {
     owned: () => service.owned(),
     async stop() {
+      clearInterval(sampler);
       await service.stop();
       await outbox.drain();
     },

@@ -1,0 +1,26 @@
+import type { Histogram } from 'prom-client';
+
+/**
+ * Wraps every method of `target` so that each call's duration lands in `h`
+ * under `op = <name>.<method>` (e.g. `sessions.get`), whether it resolves or
+ * rejects. For narrow async interfaces such as the stores: callers keep the
+ * same object shape and the latency of every backend call is observable.
+ */
+export function instrumentMethods<T extends object>(target: T, name: string, h: Histogram<'op'>): T {
+  return new Proxy(target, {
+    get(obj, prop, receiver) {
+      const value: unknown = Reflect.get(obj, prop, receiver);
+      if (typeof value !== 'function' || typeof prop !== 'string') return value;
+      const op = `${name}.${prop}`;
+      return function (this: unknown, ...args: unknown[]): unknown {
+        const started = performance.now();
+        const result: unknown = (value as (...a: unknown[]) => unknown).apply(obj, args);
+        if (result instanceof Promise) {
+          const done = (): void => h.observe({ op }, (performance.now() - started) / 1000);
+          result.then(done, done);
+        }
+        return result;
+      };
+    },
+  });
+}
