@@ -3,7 +3,7 @@
  * Hyphae the tool starts itself with the e2e harness (--spawn), configured
  * so that load from one loopback address is allowed.
  */
-import { startCluster, startEmbedded, clusterSkipReason, embeddedSkipReason, type HyphaeServer } from '../harness/server.js';
+import { startCluster, startEmbedded, clusterSkipReason, embeddedSkipReason, deepMerge, type HyphaeServer } from '../harness/server.js';
 import type { Endpoint } from './client.js';
 import type { Options } from './options.js';
 import { childProcesses, labelOf, type Watched } from './proc.js';
@@ -20,18 +20,6 @@ export interface Target {
   dispose(): Promise<void>;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) {
-    const cur = out[k];
-    out[k] = isObject(cur) && isObject(v) ? deepMerge(cur, v) : v;
-  }
-  return out;
-}
 
 /** The config overrides a spawned server gets: room for the load, then --server-config on top. */
 export function spawnConfig(o: Options): Record<string, unknown> {
@@ -76,7 +64,8 @@ export async function openTarget(o: Options, log: (s: string) => void): Promise<
       ? await startCluster({ domain: o.domain, c2sNodes: o.c2sNodes, rosterNodes: o.rosterNodes, mucNodes: o.mucNodes, config })
       : await startEmbedded({ domain: o.domain, config });
   log(`server ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const sub = isObject(o.serverConfig.muc) && typeof o.serverConfig.muc.subdomain === 'string' ? o.serverConfig.muc.subdomain : 'conference';
+  const muc = o.serverConfig.muc;
+  const sub = typeof muc === 'object' && muc !== null && !Array.isArray(muc) && typeof (muc as Record<string, unknown>).subdomain === 'string' ? String((muc as Record<string, unknown>).subdomain) : 'conference';
   return {
     mode: server.mode,
     endpoints: server.c2s.map((n) => ({ host: n.host, port: n.port })),
