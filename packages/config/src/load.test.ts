@@ -284,6 +284,21 @@ const BAD: Array<[string, { env?: Record<string, string>; overrides?: unknown; f
   ['sm.nodeTtlMs', { env: { HYPHAE_SM__NODE_TTL_MS: '1999' } }],
   ['muc.enabled', { env: { HYPHAE_MUC__ENABLED: 'on' } }],
   ['c2s.drainGraceMs', { env: { HYPHAE_C2S__DRAIN_GRACE_MS: '-1' } }],
+  ['proxy65.enabled', { env: { HYPHAE_PROXY65__ENABLED: 'maybe' } }],
+  ['proxy65.subdomain', { env: { HYPHAE_PROXY65__SUBDOMAIN: 'a.b' } }],
+  ['proxy65.host', { overrides: { proxy65: { host: '' } } }],
+  ['proxy65.port', { env: { HYPHAE_PROXY65__PORT: '70000' } }],
+  ['proxy65.advertisedHost', { overrides: { proxy65: { advertisedHost: '' } } }],
+  ['proxy65.advertisedPort', { env: { HYPHAE_PROXY65__ADVERTISED_PORT: '0' } }],
+  ['proxy65.maxStreams', { env: { HYPHAE_PROXY65__MAX_STREAMS: '0' } }],
+  ['proxy65.maxStreamsPerUser', { env: { HYPHAE_PROXY65__MAX_STREAMS_PER_USER: '0' } }],
+  ['proxy65.pairingTimeoutMs', { env: { HYPHAE_PROXY65__PAIRING_TIMEOUT_MS: '5' } }],
+  ['proxy65.idleTimeoutMs', { env: { HYPHAE_PROXY65__IDLE_TIMEOUT_MS: '5' } }],
+  ['proxy65.maxBytesPerSecond', { env: { HYPHAE_PROXY65__MAX_BYTES_PER_SECOND: '-1' } }],
+  ['proxy65.maxBytes', { env: { HYPHAE_PROXY65__MAX_BYTES: '-1' } }],
+  ['extdisco.services', { env: { HYPHAE_EXTDISCO__SERVICES: 'stun:example.org' } }],
+  ['extdisco.turnSecret', { env: { HYPHAE_EXTDISCO__TURN_SECRET: 'short' } }],
+  ['extdisco.ttlSeconds', { env: { HYPHAE_EXTDISCO__TTL_SECONDS: '10' } }],
   ['c2s.seeOtherHost', { env: { HYPHAE_C2S__SEE_OTHER_HOST: 'a b:5222' } }],
   ['http.adminToken', { env: { HYPHAE_HTTP__ADMIN_TOKEN: 'short' } }],
   ['admins', { env: { HYPHAE_ADMINS: 'alice' } }],
@@ -338,7 +353,7 @@ test('IPv6 literals and IP domains are accepted', () => {
 
 test('describeConfig lists every key with type, default, doc and env', () => {
   const rows = describeConfig();
-  assert.equal(rows.length, 49);
+  assert.equal(rows.length, 64);
   const byKey = new Map(rows.map((r) => [r.key, r]));
   assert.deepEqual(byKey.get('c2s.port'), {
     key: 'c2s.port',

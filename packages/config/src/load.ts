@@ -92,6 +92,21 @@ export function defaultConfig(): HyphaeConfig {
       maxMessageBytes: 65536,
       messagesPerSecond: 20,
     },
+    proxy65: {
+      enabled: true,
+      subdomain: 'proxy',
+      host: '127.0.0.1',
+      port: 7777,
+      advertisedHost: null,
+      advertisedPort: null,
+      maxStreams: 1000,
+      maxStreamsPerUser: 10,
+      pairingTimeoutMs: 60_000,
+      idleTimeoutMs: 300_000,
+      maxBytesPerSecond: 0,
+      maxBytes: 0,
+    },
+    extdisco: { services: [], turnSecret: null, ttlSeconds: 86_400 },
   };
 }
 

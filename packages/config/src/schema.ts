@@ -323,6 +323,59 @@ const mucSchema = z.strictObject({
     }
   });
 
+const label = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const proxy65Schema = z.strictObject({
+  enabled: leaf(z.boolean(), { doc: 'Serve the XEP-0065 SOCKS5 bytestream proxy at <subdomain>.<domain> (in processes running proxy65).', expect: 'true or false' }),
+  subdomain: leaf(z.string().trim().toLowerCase().regex(label), {
+    doc: 'Subdomain of the proxy: proxy.<domain> by default.',
+    expect: 'one DNS label (letters, digits, inner hyphens)',
+  }),
+  host: host('Address the SOCKS5 listener binds.'),
+  port: leaf(int(0, 65535), { doc: 'SOCKS5 port of the proxy (XEP-0065).', expect: portExpect }),
+  advertisedHost: leaf(z.string().trim().min(1).nullable(), {
+    doc: 'Host announced to clients in streamhost answers (behind Kubernetes the Service address, not the pod); null: proxy65.host.',
+    expect: 'a host name or IP address, or null',
+  }),
+  advertisedPort: leaf(int(1, 65535).nullable(), {
+    doc: 'Port announced to clients in streamhost answers; null: the port listened on.',
+    expect: 'an integer from 1 to 65535, or null',
+  }),
+  maxStreams: leaf(int(1, 1_000_000), { doc: 'Streams one proxy instance relays at once; more get refused.', expect: 'an integer from 1 to 1000000' }),
+  maxStreamsPerUser: leaf(int(1, 100_000), { doc: 'Streams one user may have open through the proxy at once.', expect: 'an integer from 1 to 100000' }),
+  pairingTimeoutMs: leaf(int(100, 3_600_000), {
+    doc: 'How long a SOCKS5 connection may wait for its peer and the activation.',
+    expect: 'milliseconds, an integer from 100 to 3600000',
+  }),
+  idleTimeoutMs: leaf(int(100, 86_400_000), {
+    doc: 'An activated stream with no traffic either way for this long is closed.',
+    expect: 'milliseconds, an integer from 100 to 86400000',
+  }),
+  maxBytesPerSecond: leaf(int(0, 10_000_000_000), {
+    doc: 'Bandwidth cap per stream and direction, in bytes per second (0: none).',
+    expect: 'an integer from 0 to 10000000000 (0 means none)',
+  }),
+  maxBytes: leaf(int(0, Number.MAX_SAFE_INTEGER), {
+    doc: 'Bytes one stream may relay in total; the stream is closed past it (0: unlimited).',
+    expect: 'a non-negative integer (0 means unlimited)',
+  }),
+});
+
+const EXTDISCO_SERVICE = /^(stun|stuns|turn|turns):([A-Za-z0-9.-]+|\[[0-9a-fA-F:.]+\]):(\d{1,5})(\/(udp|tcp))?$/;
+const extdiscoSchema = z.strictObject({
+  services: leaf(z.array(z.string().trim().regex(EXTDISCO_SERVICE)), {
+    doc: 'STUN/TURN services announced through XEP-0215: entries like stun:stun.example.org:3478, turn:turn.example.org:3478/udp, turns:turn.example.org:5349.',
+    expect: 'a list of type:host:port[/udp|/tcp] with type stun, stuns, turn or turns',
+  }),
+  turnSecret: leaf(z.string().min(8).nullable(), {
+    doc: "The TURN server's shared secret (coturn static-auth-secret): each client gets time-limited credentials derived from it. Null: TURN services are announced without credentials.",
+    expect: 'a string of at least 8 characters, or null',
+  }),
+  ttlSeconds: leaf(int(60, 31_536_000), {
+    doc: 'Lifetime of the derived TURN credentials.',
+    expect: 'seconds, an integer from 60 to 31536000',
+  }),
+});
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const configSchema = z.strictObject({
@@ -382,6 +435,8 @@ export const configSchema = z.strictObject({
   sm: smSchema,
   roster: rosterSchema,
   muc: mucSchema,
+  proxy65: proxy65Schema,
+  extdisco: extdiscoSchema,
 });
 
 // Compile-time proof that the schema produces exactly the documented type.

@@ -89,6 +89,41 @@ export interface MucConfig {
   messagesPerSecond: number;
 }
 
+export interface Proxy65Config {
+  /** Serve the XEP-0065 SOCKS5 bytestream proxy at `<subdomain>.<domain>` in processes that run the proxy65 service. */
+  enabled: boolean;
+  subdomain: string;
+  /** Address the SOCKS5 listener binds. */
+  host: string;
+  /** SOCKS5 port; 0 picks a free port (tests). */
+  port: number;
+  /** Host announced in streamhost answers (behind Kubernetes: the Service's address); null: `host`. */
+  advertisedHost: string | null;
+  /** Port announced in streamhost answers; null: the port listened on. */
+  advertisedPort: number | null;
+  /** Streams (pairs) at once on one instance. */
+  maxStreams: number;
+  /** Streams one bare JID may have open (as requester) at once. */
+  maxStreamsPerUser: number;
+  /** How long a connection may wait for its peer and activation. */
+  pairingTimeoutMs: number;
+  /** An activated stream with no bytes either way for this long is closed. */
+  idleTimeoutMs: number;
+  /** Per-stream bandwidth cap in bytes per second, each direction; 0 = none. */
+  maxBytesPerSecond: number;
+  /** Bytes one stream may relay in total; 0 = unlimited. */
+  maxBytes: number;
+}
+
+export interface ExtDiscoConfig {
+  /** XEP-0215 services: `stun:host:port`, `turn:host:port[/udp|/tcp]`, `turns:host:port[/tcp]`, `stuns:host:port`. */
+  services: string[];
+  /** Shared secret of the TURN server (coturn `static-auth-secret`): time-limited credentials are derived from it. Null: TURN entries are listed without credentials. */
+  turnSecret: string | null;
+  /** Lifetime of derived TURN credentials, in seconds. */
+  ttlSeconds: number;
+}
+
 export interface HyphaeConfig {
   /** Domains served (virtual hosts), prepared. The first is the default. */
   domains: string[];
@@ -111,4 +146,6 @@ export interface HyphaeConfig {
   sm: SmConfig;
   roster: RosterConfig;
   muc: MucConfig;
+  proxy65: Proxy65Config;
+  extdisco: ExtDiscoConfig;
 }

@@ -16,4 +16,6 @@ export { registerModule } from './modules/register.js';
 export type { RegisterModule, RegisterOptions } from './modules/register.js';
 export { UserActors, USER_SUBJECT_PREFIX, OP_HEADER, RESULT_HEADER, SID_HEADER, notifySessionEnded } from './user-actor.js';
 export type { UserOp, UserResult, SessionEndedEvent } from './user-actor.js';
-export { MucRooms, MUC_SUBJECT_PREFIX, mucDomainsOf } from './rooms.js';
+export { MucRooms, MUC_SUBJECT_PREFIX } from './rooms.js';
+export { QueueComponent, subdomainsOf, componentsFor, PROXY65_SUBJECT } from './components.js';
+export type { Component, ComponentsConfig } from './components.js';

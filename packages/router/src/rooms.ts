@@ -7,15 +7,12 @@
 import type { Bus } from '@hyphae/bus';
 import { actorSubject, requestWithRetry } from '@hyphae/actor';
 import type { JID } from '@hyphae/jid';
+import type { Component } from './components.js';
 
 export const MUC_SUBJECT_PREFIX = 'xmpp.muc';
 
-/** The MUC service domain of each served domain: `<subdomain>.<domain>`. */
-export function mucDomainsOf(domains: readonly string[], subdomain: string): string[] {
-  return domains.map((d) => `${subdomain}.${d}`);
-}
 
-export class MucRooms {
+export class MucRooms implements Component {
   private readonly domainSet: ReadonlySet<string>;
 
   /** `domains`: the MUC service domains (e.g. conference.example.org). */

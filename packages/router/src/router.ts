@@ -19,7 +19,7 @@ import { H, c2sSubject, type Ack } from './delivery.js';
 import { ModuleTable } from './modules.js';
 import type { IqTarget, IqReply, ServerModule } from './types.js';
 import type { UserActors } from './user-actor.js';
-import type { MucRooms } from './rooms.js';
+import type { Component } from './components.js';
 
 /** The sessions of this process, for delivery without a bus hop. */
 export interface LocalSessions {
@@ -40,8 +40,8 @@ export interface RouterOptions {
   deliveryTimeoutMs?: number;
   /** The roster service's user actors: offline storage (XEP-0160). Without them, no storage. */
   actors?: UserActors;
-  /** The MUC service's room actors (XEP-0045): stanzas to its domains go there. */
-  rooms?: MucRooms;
+  /** Services with domains of their own (MUC room actors, the bytestream proxy, …). */
+  components?: readonly Component[];
 }
 
 const enc = new TextEncoder();
@@ -87,7 +87,8 @@ export class Router {
     }
     const to = tryParseJid(toAttr);
     if (!to) return this.bounce(stanza, from, new StanzaError('jid-malformed'));
-    if (this.opts.rooms?.serves(to.domain)) return this.toRoom(stanza, from, to);
+    const component = this.componentFor(to.domain);
+    if (component) return this.toComponent(component, stanza, from, to);
     if (!this.domains.has(to.domain)) {
       // Federation arrives with the s2s gateway; until then a remote domain is unreachable.
       return this.bounce(stanza, from, new StanzaError('remote-server-not-found'));
@@ -101,9 +102,10 @@ export class Router {
   async send(stanza: Element): Promise<void> {
     const to = tryParseJid(String(stanza.attrs.to ?? ''));
     if (!to) return;
-    if (this.opts.rooms?.serves(to.domain)) {
+    const component = this.componentFor(to.domain);
+    if (component) {
       const from = tryParseJid(String(stanza.attrs.from ?? ''));
-      return from ? this.toRoom(stanza, from, to) : undefined;
+      return from ? this.toComponent(component, stanza, from, to) : undefined;
     }
     if (!this.domains.has(to.domain) || to.local === '') return;
     const self = new JID('', to.domain, '');
@@ -120,18 +122,20 @@ export class Router {
     }
   }
 
-  // --- addressed to a MUC room, occupant or service ------------------------
+  // --- addressed to a component (MUC, proxy, …) ----------------------------
 
-  /** XEP-0045: the room's actor handles it; if it cannot be reached, the sender hears so. */
-  private async toRoom(stanza: Element, from: JID, to: JID): Promise<void> {
-    const rooms = this.opts.rooms;
-    if (!rooms) return;
+  private componentFor(domain: string): Component | undefined {
+    return this.opts.components?.find((c) => c.serves(domain));
+  }
+
+  /** The component handles it; if it cannot be reached, the sender hears so. */
+  private async toComponent(component: Component, stanza: Element, from: JID, to: JID): Promise<void> {
     this.opts.metrics.stanzas.inc({ direction: 'routed', kind: stanza.name });
     try {
-      await rooms.send(to, enc.encode(stanza.toString()));
+      await component.send(to, enc.encode(stanza.toString()));
     } catch (err) {
-      this.opts.logger.warn({ err, to: to.toBareString() }, 'room unreachable');
-      return this.bounce(stanza, from, new StanzaError('service-unavailable', 'The chat service is not reachable; try again', { type: 'wait' }));
+      this.opts.logger.warn({ err, to: to.toBareString() }, 'component unreachable');
+      return this.bounce(stanza, from, new StanzaError('service-unavailable', 'The service is not reachable; try again', { type: 'wait' }));
     }
   }
 
@@ -378,7 +382,8 @@ export class Router {
   /** Sends a reply to the entity that sent the request. */
   private async reply(reply: Element, requester: JID): Promise<void> {
     reply.attrs.to = requester.toString();
-    if (this.opts.rooms?.serves(requester.domain)) return this.toRoom(reply, requester, requester);
+    const component = this.componentFor(requester.domain);
+    if (component) return this.toComponent(component, reply, requester, requester);
     if (requester.local === '') return; // from a server: nothing to answer to locally yet
     if (requester.resource === '') return this.toAccount(reply, requester, requester, false);
     return this.toFull(reply, requester, requester, 0);

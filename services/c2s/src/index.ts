@@ -12,7 +12,7 @@ import type { Bus, BusMessage, Subscription } from '@hyphae/bus';
 import type { Stores } from '@hyphae/store';
 import type { Logger, Metrics } from '@hyphae/observability';
 import { StreamError } from '@hyphae/stanza';
-import { Router, H, UserActors, MucRooms, mucDomainsOf, c2sSubject, discoModule, pingModule, versionModule, registerModule, type ServerModule } from '@hyphae/router';
+import { Router, H, UserActors, componentsFor, c2sSubject, discoModule, pingModule, versionModule, registerModule, type ServerModule } from '@hyphae/router';
 import { C2sConnection } from './connection.js';
 import { C2sRuntime } from './runtime.js';
 import type { TlsCredentials } from './tls.js';
@@ -64,7 +64,7 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
   const modules: ServerModule[] = [];
   let router: Router | null = null;
   const actors = new UserActors(bus, config.roster.shards);
-  const rooms = config.muc.enabled ? new MucRooms(bus, config.muc.shards, mucDomainsOf(config.domains, config.muc.subdomain)) : undefined;
+  const components = componentsFor(config, bus);
   const register = registerModule({
     accounts: stores.accounts,
     config: config.registration,
@@ -83,7 +83,13 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
   });
   modules.push(
     // XEP-0045 §6.1: the chat service is found through the server's items.
-    discoModule({ modules: () => modules, items: (domain) => (rooms ? [{ jid: `${config.muc.subdomain}.${domain}`, name: 'Chatrooms' }] : []) }),
+    discoModule({
+      modules: () => modules,
+      items: (domain) => [
+        ...(config.muc.enabled ? [{ jid: `${config.muc.subdomain}.${domain}`, name: 'Chatrooms' }] : []),
+        ...(config.proxy65.enabled ? [{ jid: `${config.proxy65.subdomain}.${domain}`, name: 'File transfer proxy' }] : []),
+      ],
+    }),
     pingModule(),
     versionModule({ name: 'Hyphae', version: deps.version }),
     register,
@@ -91,7 +97,7 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
     adhocModule({ admin: createAdmin({ config, bus, stores, logger: log, actors }), admins: config.admins, logger: log }),
     ...(deps.modules ?? []),
   );
-  router = new Router({ domains: config.domains, nodeId, bus, stores, logger: log, metrics, modules, actors, ...(rooms ? { rooms } : {}) });
+  router = new Router({ domains: config.domains, nodeId, bus, stores, logger: log, metrics, modules, actors, components });
   const rt = new C2sRuntime({ config, nodeId, bus, stores, router, register, logger: log, metrics, secureContext, tlsKey: deps.tls.key, actors });
   router.setLocal({ deliver: (sid, data) => rt.sessions.get(sid)?.deliver(data) ?? false });
 

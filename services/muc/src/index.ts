@@ -13,7 +13,7 @@ import type { Stores } from '@hyphae/store';
 import type { HyphaeConfig } from '@hyphae/config';
 import type { Logger, Metrics } from '@hyphae/observability';
 import { KeyedMailbox, shardOf, startShardedService } from '@hyphae/actor';
-import { MUC_SUBJECT_PREFIX, MucRooms, Router, UserActors, mucDomainsOf } from '@hyphae/router';
+import { MUC_SUBJECT_PREFIX, Router, UserActors, componentsFor, subdomainsOf } from '@hyphae/router';
 import { StanzaError } from '@hyphae/stanza';
 import type { MucContext } from './context.js';
 import { Room } from './room.js';
@@ -51,10 +51,9 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
   const { config, bus, stores, metrics } = deps;
   const logger = deps.logger.child({ component: 'muc' });
   const mucConfig = config.muc;
-  const domains = mucDomainsOf(config.domains, mucConfig.subdomain);
-  const rooms = new MucRooms(bus, mucConfig.shards, domains);
+  const domains = subdomainsOf(config.domains, mucConfig.subdomain);
   const actors = new UserActors(bus, config.roster.shards);
-  const router = new Router({ domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, modules: [], actors, rooms });
+  const router = new Router({ domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, modules: [], actors, components: componentsFor(config, bus) });
   const ctx: MucContext = {
     config, bus, stores, router, logger, metrics,
     limits: {

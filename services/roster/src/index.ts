@@ -12,7 +12,7 @@ import type { HyphaeConfig } from '@hyphae/config';
 import type { Logger, Metrics } from '@hyphae/observability';
 import { startShardedService, KeyedMailbox } from '@hyphae/actor';
 import {
-  Router, UserActors, MucRooms, mucDomainsOf, USER_SUBJECT_PREFIX, OP_HEADER, RESULT_HEADER, SID_HEADER,
+  Router, UserActors, componentsFor, USER_SUBJECT_PREFIX, OP_HEADER, RESULT_HEADER, SID_HEADER,
   type UserOp, type UserResult, type SessionEndedEvent,
 } from '@hyphae/router';
 import { presenceOut, stampDelay, unavailableToDirected } from './presence.js';
@@ -51,8 +51,7 @@ export async function startRoster(deps: RosterDeps): Promise<RosterService> {
   const { config, bus, stores, metrics } = deps;
   const logger = deps.logger.child({ component: 'roster' });
   const actors = new UserActors(bus, config.roster.shards);
-  const rooms = config.muc.enabled ? new MucRooms(bus, config.muc.shards, mucDomainsOf(config.domains, config.muc.subdomain)) : undefined;
-  const router = new Router({ domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, modules: [], actors, ...(rooms ? { rooms } : {}) });
+  const router = new Router({ domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, modules: [], actors, components: componentsFor(config, bus) });
   const outbox = new KeyedMailbox();
   const ctx: RosterContext = { config, stores, router, actors, logger, domains: new Set(config.domains), outbox };
 
