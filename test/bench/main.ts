@@ -15,6 +15,7 @@ import { median } from './stats.js';
 import { sleep, type Context } from './scenarios/common.js';
 import { mucRun, type MucRun } from './scenarios/muc.js';
 import { loginRun, type LoginRun } from './scenarios/login.js';
+import { proxyRun, type ProxyRun } from './scenarios/proxy.js';
 import { wireCheck } from './wirecheck.js';
 
 interface Metric {
@@ -53,6 +54,16 @@ const LOGIN_METRICS: Array<Metric & { pick: (r: LoginRun) => number | null }> = 
   { name: 'login_p50', unit: 'ms', better: 'lower', pick: (r) => r.login.total.p50 },
   { name: 'login_p99', unit: 'ms', better: 'lower', pick: (r) => r.login.total.p99 },
   { name: 'login_max', unit: 'ms', better: 'lower', pick: (r) => r.login.total.max },
+  { name: 'generator_cpu', unit: 'cores', better: 'lower', pick: (r) => r.generator.cores },
+  { name: 'server_cpu', unit: 'cores', better: 'lower', pick: (r) => (r.server.processes.length ? r.server.cores : null) },
+  { name: 'server_rss_max', unit: 'MiB', better: 'lower', pick: (r) => (r.server.processes.length ? Math.round(r.server.maxRssBytes / 1048576) : null) },
+];
+
+const PROXY_METRICS: Array<Metric & { pick: (r: ProxyRun) => number | null }> = [
+  { name: 'proxy_throughput', unit: 'MB/s', better: 'higher', pick: (r) => r.proxyMBps },
+  { name: 'plain_relay_throughput', unit: 'MB/s', better: 'higher', pick: (r) => r.plainMBps },
+  { name: 'proxy_to_plain_ratio', unit: '', better: 'higher', pick: (r) => r.ratio },
+  { name: 'setup', unit: 'ms', better: 'lower', pick: (r) => r.setupMs },
   { name: 'generator_cpu', unit: 'cores', better: 'lower', pick: (r) => r.generator.cores },
   { name: 'server_cpu', unit: 'cores', better: 'lower', pick: (r) => (r.server.processes.length ? r.server.cores : null) },
   { name: 'server_rss_max', unit: 'MiB', better: 'lower', pick: (r) => (r.server.processes.length ? Math.round(r.server.maxRssBytes / 1048576) : null) },
@@ -178,6 +189,15 @@ async function main(): Promise<number> {
       }
       const summary = summarizeRuns(runs, LOGIN_METRICS);
       printSummary(`login: ${o.users} users`, summary, runs.length);
+      Object.assign(result, { runs, summary, ok: true });
+    } else if (o.scenario === 'proxy') {
+      const runs: ProxyRun[] = [];
+      for (let r = 1; r <= o.runs; r++) {
+        if (r > 1) await sleep(o.pause * 1000);
+        runs.push(await proxyRun(ctx, r));
+      }
+      const summary = summarizeRuns(runs, PROXY_METRICS);
+      printSummary(`proxy: ${o.mbytes} MB through ${o.proxyDomain} vs a plain loopback relay`, summary, runs.length);
       Object.assign(result, { runs, summary, ok: true });
     } else {
       const runs: MucRun[] = [];

@@ -3,7 +3,7 @@
  */
 import type { ScramMechanism } from './scram.js';
 
-export const SCENARIOS = ['muc', 'login', 'wirecheck'] as const;
+export const SCENARIOS = ['muc', 'login', 'proxy', 'wirecheck'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface Options {
@@ -13,6 +13,10 @@ export interface Options {
   ports: number[];
   domain: string;
   mucDomain: string;
+  /** XEP-0065 proxy JID (proxy scenario). */
+  proxyDomain: string;
+  /** Megabytes streamed per run (proxy scenario). */
+  mbytes: number;
   users: number;
   occupants: number;
   senders: number;
@@ -49,6 +53,7 @@ export const USAGE = `usage: npm run bench -- <scenario> [options]
 scenarios:
   muc        N occupants join one room, then groupchat at an offered rate (see docs/benchmarks.md)
   login      N users log in (connect, STARTTLS, SCRAM, bind, presence) and log out
+  proxy      --mbytes through the XEP-0065 SOCKS5 proxy, then through a plain loopback relay; throughput ratio
   wirecheck  log in once with this tool's client and once with @xmpp/client; compare what each sends
 
 target (an external server):
@@ -56,6 +61,7 @@ target (an external server):
   --port P[,P2…]           STARTTLS port(s); clients are spread over them (5222)
   --domain D               XMPP domain (localhost)
   --muc-domain M           MUC service (conference.<domain>)
+  --proxy-domain P         XEP-0065 proxy (proxy.<domain>)
   --server-pid PID[,PID…]  sample these processes' CPU and RSS from /proc during the run
 or a server this tool starts (and stops) itself:
   --spawn embedded|cluster hyphae all, or a cluster with its own nats-server and redis-server
@@ -132,7 +138,7 @@ export function parseOptions(argv: readonly string[]): Options {
   if (positional.length > 1) throw new Error(`unexpected argument "${positional[1]}"`);
 
   const known = new Set([
-    'host', 'port', 'domain', 'muc-domain', 'users', 'occupants', 'senders', 'rate', 'duration', 'messages', 'warmup', 'drain',
+    'host', 'port', 'domain', 'muc-domain', 'proxy-domain', 'mbytes', 'users', 'occupants', 'senders', 'rate', 'duration', 'messages', 'warmup', 'drain',
     'body-bytes', 'runs', 'json', 'server-pid', 'spawn', 'c2s-nodes', 'muc-nodes', 'roster-nodes', 'server-config',
     'server-log-level', 'workers', 'login-concurrency', 'provision', 'provision-cmd', 'register-concurrency', 'user-prefix',
     'mechanism', 'resource', 'timeout', 'pause', 'quiet',
@@ -163,7 +169,7 @@ export function parseOptions(argv: readonly string[]): Options {
   if (spawn !== null && (raw.has('port') || raw.has('host') || raw.has('server-pid'))) {
     throw new Error('--spawn starts its own server: --host, --port and --server-pid are for an external one');
   }
-  const users = int('users', get('users') ?? String(scenario === 'muc' ? occupants : 50), 1);
+  const users = int('users', get('users') ?? String(scenario === 'muc' ? occupants : scenario === 'proxy' ? 2 : 50), 1);
   if (scenario === 'muc' && users < occupants) throw new Error(`--users (${users}) must be at least --occupants (${occupants})`);
   const senders = int('senders', get('senders') ?? '0', 0);
   if (senders > occupants) throw new Error(`--senders (${senders}) cannot exceed --occupants (${occupants})`);
@@ -173,6 +179,8 @@ export function parseOptions(argv: readonly string[]): Options {
     ports: (get('port') ?? '5222').split(',').map((p) => int('port', p.trim(), 1)),
     domain,
     mucDomain: get('muc-domain') ?? `conference.${domain}`,
+    proxyDomain: get('proxy-domain') ?? `proxy.${domain}`,
+    mbytes: num('mbytes', get('mbytes') ?? '200', 0.001),
     users,
     occupants,
     senders,
