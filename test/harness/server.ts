@@ -45,6 +45,16 @@ export interface RosterNode {
   readonly httpPort: number;
 }
 
+/** One XEP-0065 proxy instance (`hyphae proxy65`, or the one inside `hyphae all`). */
+export interface Proxy65Node {
+  readonly nodeId: string;
+  /** The instance's metrics/health port (embedded: the process's). */
+  readonly httpPort: number;
+  /** Where its SOCKS5 listener is (also what its streamhost answers announce). */
+  readonly host: string;
+  readonly socksPort: number;
+}
+
 export interface ExitStatus {
   readonly name: string;
   readonly code: number | null;
@@ -59,6 +69,8 @@ export interface HyphaeServer {
   readonly httpPort: number;
   /** Embedded: the data directory. Cluster: the parent of every node's data directory. */
   readonly dataDir: string;
+  /** The XEP-0065 proxy instances (embedded: the one in the process; none when proxy65.enabled is false). */
+  readonly proxy65: readonly Proxy65Node[];
   /** SIGTERM every process (servers drain), wait for them to exit (SIGKILL after a grace period). */
   stop(): Promise<void>;
   /** SIGKILL every process. */
@@ -105,6 +117,11 @@ export interface ClusterServer extends HyphaeServer {
   /** Start muc instance i again; waits for /readyz. */
   restartMuc(i: number): Promise<void>;
   mucRunning(i: number): boolean;
+  /** SIGKILL proxy65 instance i. */
+  killProxy65(i: number): Promise<void>;
+  /** Start proxy65 instance i again (same ports and node id); waits for /readyz. */
+  restartProxy65(i: number): Promise<void>;
+  proxy65Running(i: number): boolean;
 }
 
 /** A deep-partial override merged into the generated config. */
@@ -125,6 +142,8 @@ export interface ClusterOptions {
   rosterNodes?: number;
   /** `hyphae muc` instances (default 2). */
   mucNodes?: number;
+  /** `hyphae proxy65` instances, each with its own SOCKS5 port (default 2 when the build has the proxy65 service, else 0). */
+  proxy65Nodes?: number;
   /** Applied to every process's config. */
   config?: ConfigOverride;
   env?: Record<string, string>;
@@ -180,6 +199,22 @@ export function serverHasRoster(): boolean {
   const r = spawnSync(process.execPath, [HYPHAE_BIN, 'help'], { encoding: 'utf8', timeout: 20_000 });
   rosterSupport = r.status === 0 && /^\s+roster\s/m.test(r.stdout ?? '');
   return rosterSupport;
+}
+
+let proxy65Support: boolean | null = null;
+/** Whether the built server has the proxy65 service (`hyphae help` lists `proxy65`). */
+export function serverHasProxy65(): boolean {
+  if (proxy65Support !== null) return proxy65Support;
+  if (!serverBuilt()) return (proxy65Support = false);
+  const r = spawnSync(process.execPath, [HYPHAE_BIN, 'help'], { encoding: 'utf8', timeout: 20_000 });
+  proxy65Support = r.status === 0 && /^\s+proxy65\s/m.test(r.stdout ?? '');
+  return proxy65Support;
+}
+
+/** The proxy65 section of a generated config: whether it is on, and its SOCKS5 address. */
+function proxy65Of(config: Record<string, unknown>): { enabled: boolean; host: string; port: number } {
+  const p = (isObject(config.proxy65) ? config.proxy65 : {}) as { enabled?: unknown; host?: unknown; port?: unknown };
+  return { enabled: p.enabled !== false, host: typeof p.host === 'string' ? p.host : '127.0.0.1', port: typeof p.port === 'number' ? p.port : 7777 };
 }
 
 /** Null when roster/presence tests can run against `mode`, else the reason to skip. */
@@ -453,6 +488,7 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<HyphaeS
       c2s: [node],
       httpPort: node.httpPort,
       dataDir: '',
+      proxy65: [],
       stop: noop,
       kill: noop,
       restart: noop,
@@ -466,6 +502,8 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<HyphaeS
   const dataDir = opts.dataDir ?? join(root, 'data');
   mkdirSync(dataDir, { recursive: true });
   const { port, directTlsPort, httpPort } = await c2sPorts();
+  let socksPort = await freePort();
+  while ([port, directTlsPort, httpPort].includes(socksPort)) socksPort = await freePort();
   const nodeId = `e2e-all-${process.pid}`;
   const config = deepMerge(
     {
@@ -477,9 +515,12 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<HyphaeS
       // No drain grace period unless a test asks for one: stops stay quick.
       c2s: { host: '127.0.0.1', port, directTlsPort, drainGraceMs: 0 },
       registration: { open: true },
+      // Never the default port: embedded servers run side by side in tests.
+      proxy65: { host: '127.0.0.1', port: socksPort },
     },
     opts.config ?? {},
   );
+  const proxy = proxy65Of(config);
   const configPath = join(root, 'hyphae.yaml');
   writeConfig(configPath, config);
   const lines: string[] = [];
@@ -497,6 +538,7 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<HyphaeS
     c2s: [{ nodeId, host: '127.0.0.1', port, directTlsPort, httpPort }],
     httpPort,
     dataDir,
+    proxy65: proxy.enabled ? [{ nodeId, httpPort, host: proxy.host, socksPort: proxy.port }] : [],
     stop: () => proc.stop(),
     kill: () => proc.kill(),
     async restart() {
@@ -517,8 +559,10 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<HyphaeS
 
 /**
  * Starts nats-server, redis-server, one `hyphae sm`, `rosterNodes` (default 2)
- * `hyphae roster` and `c2sNodes` (default 2) `hyphae c2s` processes, and
- * waits until every one answers /readyz. Check `clusterSkipReason()` first.
+ * `hyphae roster`, `mucNodes` (default 2) `hyphae muc`, `proxy65Nodes`
+ * (default 2) `hyphae proxy65` and `c2sNodes` (default 2) `hyphae c2s`
+ * processes, and waits until every one answers /readyz. Check
+ * `clusterSkipReason()` first.
  */
 export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterServer> {
   const domain = opts.domain ?? 'localhost';
@@ -601,18 +645,42 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
   const { nodes: rosterNodes, procs: rosterProcs } = await sharded('roster', r);
   const { nodes: mucNodes, procs: mucProcs } = await sharded('muc', opts.mucNodes ?? 2);
 
-  const all = [sm, ...rosterProcs, ...mucProcs, ...procs];
+  // Proxy instances: each its own SOCKS5 port (which its streamhost answers announce).
+  const proxyNodes: Proxy65Node[] = [];
+  const proxyProcs: HyphaeProcess[] = [];
+  for (let i = 0; i < (opts.proxy65Nodes ?? (serverHasProxy65() ? 2 : 0)); i++) {
+    let httpPort = await freePort();
+    while (used.has(httpPort)) httpPort = await freePort();
+    used.add(httpPort);
+    let socksPort = await freePort();
+    while (used.has(socksPort)) socksPort = await freePort();
+    used.add(socksPort);
+    const nodeId = `e2e-proxy65-${i}-${process.pid}`;
+    const dir = join(root, `proxy65-${i}`);
+    mkdirSync(dir, { recursive: true });
+    const cfgPath = join(root, `proxy65-${i}.yaml`);
+    const cfg = deepMerge(
+      { ...common, nodeId, dataDir: dir, http: { host: '127.0.0.1', port: httpPort }, proxy65: { host: '127.0.0.1', port: socksPort } },
+      opts.config ?? {},
+    );
+    writeConfig(cfgPath, cfg);
+    const proxy = proxy65Of(cfg);
+    if (proxy.enabled) proxyNodes.push({ nodeId, httpPort, host: proxy.host, socksPort: proxy.port });
+    proxyProcs.push(new HyphaeProcess(`proxy65-${i}`, 'proxy65', cfgPath, httpPort, env, lines, join(root, `proxy65-${i}.log`)));
+  }
+
+  const all = [sm, ...rosterProcs, ...mucProcs, ...proxyProcs, ...procs];
   const stopAll = async (how: 'stop' | 'kill'): Promise<void> => {
     // c2s nodes first (they drain sessions), then the actor services (they
     // hand their shards over), then sm.
     await Promise.all(procs.map((p) => (how === 'stop' ? p.stop() : p.kill())));
-    await Promise.all([...rosterProcs, ...mucProcs].map((p) => (how === 'stop' ? p.stop() : p.kill())));
+    await Promise.all([...rosterProcs, ...mucProcs, ...proxyProcs].map((p) => (how === 'stop' ? p.stop() : p.kill())));
     await (how === 'stop' ? sm.stop() : sm.kill());
   };
   const startAll = async (): Promise<void> => {
     await sm.start();
     // The actors before the edges, so the first stanzas find an owner.
-    await Promise.all([...rosterProcs, ...mucProcs].map((p) => p.start()));
+    await Promise.all([...rosterProcs, ...mucProcs, ...proxyProcs].map((p) => p.start()));
     await Promise.all(procs.map((p) => p.start()));
   };
   try {
@@ -638,6 +706,11 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
   const mucProc = (i: number): HyphaeProcess => {
     const p = mucProcs[i];
     if (!p) throw new Error(`no muc instance ${i} (cluster has ${mucProcs.length})`);
+    return p;
+  };
+  const proxyProc = (i: number): HyphaeProcess => {
+    const p = proxyProcs[i];
+    if (!p) throw new Error(`no proxy65 instance ${i} (cluster has ${proxyProcs.length})`);
     return p;
   };
   let disposed = false;
@@ -685,6 +758,14 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
       await p.start();
     },
     mucRunning: (i) => mucProc(i).running,
+    proxy65: proxyNodes,
+    killProxy65: (i) => proxyProc(i).kill(),
+    restartProxy65: async (i) => {
+      const p = proxyProc(i);
+      if (p.running) await p.stop();
+      await p.start();
+    },
+    proxy65Running: (i) => proxyProc(i).running,
     logs: () => [...lines],
     exitStatus: () => all.map((p) => p.exitStatus()),
     async dispose() {

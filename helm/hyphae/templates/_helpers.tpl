@@ -234,8 +234,11 @@ server's default (5223) back: write the null that disables direct TLS. */}}
 {{- if .Values.s2s.enabled }}
 {{- $_ := set $cfg "s2s" (merge (dict "port" (int .Values.s2s.port)) (deepCopy .Values.s2s.config)) }}
 {{- end }}
+{{- /* Without the proxy65 Deployment the other services must not announce a proxy nobody serves. */}}
 {{- if .Values.proxy65.enabled }}
-{{- $_ := set $cfg "proxy65" (merge (dict "port" (int .Values.proxy65.port)) (deepCopy .Values.proxy65.config)) }}
+{{- $_ := set $cfg "proxy65" (merge (dict "enabled" true "host" "0.0.0.0" "port" (int .Values.proxy65.port)) (deepCopy .Values.proxy65.config)) }}
+{{- else }}
+{{- $_ := set $cfg "proxy65" (merge (dict "enabled" false) (deepCopy (default dict .Values.proxy65.config))) }}
 {{- end }}
 {{- toYaml $cfg }}
 {{- end }}

@@ -46,6 +46,12 @@ export interface Metrics {
   mucRooms: Gauge;
   /** Occupants of the rooms this instance holds. */
   mucOccupants: Gauge;
+  /** XEP-0065 proxy: streams (connections paired by their DST.ADDR hash, pending or relaying) this instance holds. */
+  proxyStreams: Gauge;
+  /** XEP-0065 proxy: bytes relayed, by direction ('to-target', 'to-requester'). */
+  proxyBytes: Counter<'direction'>;
+  /** XEP-0065 proxy: connections, activations and streams refused or cut short, by reason. */
+  proxyRefused: Counter<'reason'>;
 }
 
 export interface MetricsOptions {
@@ -157,6 +163,19 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     shardsOwned: new Gauge({ name: 'hyphae_shards_owned', help: 'Actor shards this instance owns', labelNames: ['group'] as const, registers }),
     mucRooms: new Gauge({ name: 'hyphae_muc_rooms', help: 'MUC rooms held in memory by this instance', registers }),
     mucOccupants: new Gauge({ name: 'hyphae_muc_occupants', help: 'Occupants of the MUC rooms this instance holds', registers }),
+    proxyStreams: new Gauge({ name: 'hyphae_proxy65_streams', help: 'XEP-0065 streams (pending or relaying) this proxy instance holds', registers }),
+    proxyBytes: new Counter({
+      name: 'hyphae_proxy65_bytes_total',
+      help: 'Bytes relayed by the XEP-0065 proxy, by direction',
+      labelNames: ['direction'] as const,
+      registers,
+    }),
+    proxyRefused: new Counter({
+      name: 'hyphae_proxy65_refused_total',
+      help: 'XEP-0065 proxy connections, activations and streams refused or cut short, by reason',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
   };
 }
 

@@ -13,6 +13,7 @@ export type { DiscoItem, DiscoOptions } from './modules/disco.js';
 export { pingModule } from './modules/ping.js';
 export { versionModule } from './modules/version.js';
 export { registerModule } from './modules/register.js';
+export { extdiscoModule, parseExternalService, turnCredentials, NS_EXTDISCO, type ExtDiscoOptions, type ExtDiscoConfig, type ExternalService } from './modules/extdisco.js';
 export type { RegisterModule, RegisterOptions } from './modules/register.js';
 export { UserActors, USER_SUBJECT_PREFIX, OP_HEADER, RESULT_HEADER, SID_HEADER, notifySessionEnded } from './user-actor.js';
 export type { UserOp, UserResult, SessionEndedEvent } from './user-actor.js';

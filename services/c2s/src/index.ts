@@ -12,7 +12,7 @@ import type { Bus, BusMessage, Subscription } from '@hyphae/bus';
 import type { Stores } from '@hyphae/store';
 import type { Logger, Metrics } from '@hyphae/observability';
 import { StreamError } from '@hyphae/stanza';
-import { Router, H, UserActors, componentsFor, c2sSubject, discoModule, pingModule, versionModule, registerModule, type ServerModule } from '@hyphae/router';
+import { Router, H, UserActors, componentsFor, c2sSubject, discoModule, pingModule, versionModule, registerModule, extdiscoModule, type ServerModule } from '@hyphae/router';
 import { C2sConnection } from './connection.js';
 import { C2sRuntime } from './runtime.js';
 import type { TlsCredentials } from './tls.js';
@@ -95,6 +95,7 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
     register,
     // XEP-0050 ad-hoc commands: XEP-0133 service administration for config.admins (@hyphae/admin).
     adhocModule({ admin: createAdmin({ config, bus, stores, logger: log, actors }), admins: config.admins, logger: log }),
+    extdiscoModule({ config: config.extdisco, domains: config.domains }),
     ...(deps.modules ?? []),
   );
   router = new Router({ domains: config.domains, nodeId, bus, stores, logger: log, metrics, modules, actors, components });

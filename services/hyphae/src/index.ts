@@ -12,9 +12,10 @@ import { startC2s, loadTlsCredentials, type C2sService } from '@hyphae/c2s';
 import { startSm, type SmService } from '@hyphae/sm';
 import { startRoster, type RosterService } from '@hyphae/roster';
 import { startMuc, type MucService } from '@hyphae/muc';
+import { startProxy65, type Proxy65Service } from '@hyphae/proxy65';
 import { createAdmin, adminHttpHandler, ADMIN_PREFIX } from '@hyphae/admin';
 
-export const SERVICES = ['c2s', 'sm', 'roster', 'muc'] as const;
+export const SERVICES = ['c2s', 'sm', 'roster', 'muc', 'proxy65'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -35,6 +36,7 @@ export interface RunningProcess {
   sm: SmService | null;
   roster: RosterService | null;
   muc: MucService | null;
+  proxy65: Proxy65Service | null;
   http: HttpServerHandle | null;
   /** Graceful stop: readiness off, services drained, connections closed. */
   stop(): Promise<void>;
@@ -87,6 +89,7 @@ export async function startProcess(config: HyphaeConfig, services: readonly Serv
   const sm = services.includes('sm') ? await startSm({ config, bus, stores, logger, metrics }) : null;
   const roster = services.includes('roster') ? await startRoster({ config, bus, stores, logger, metrics }) : null;
   const muc = services.includes('muc') && config.muc.enabled ? await startMuc({ config, bus, stores, logger, metrics }) : null;
+  const proxy65 = services.includes('proxy65') && config.proxy65.enabled ? await startProxy65({ config, bus, stores, logger, metrics }) : null;
   let c2s: C2sService | null = null;
   if (services.includes('c2s')) {
     const tls = await loadTlsCredentials(config, logger);
@@ -113,13 +116,14 @@ export async function startProcess(config: HyphaeConfig, services: readonly Serv
 
   let stopping: Promise<void> | null = null;
   return {
-    logger, metrics, bus, stores, c2s, sm, roster, muc, http,
+    logger, metrics, bus, stores, c2s, sm, roster, muc, proxy65, http,
     stop() {
       stopping ??= (async () => {
         http?.setDraining(true);
         await c2s?.stop();
         await roster?.stop();
         await muc?.stop();
+        await proxy65?.stop();
         await sm?.stop();
         await bus.close();
         await stores.close();

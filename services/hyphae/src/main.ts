@@ -17,6 +17,7 @@ ${ADMIN_USAGE}
   sm      session registry keeper (cluster mode)
   roster  roster, subscriptions, presence, offline messages (cluster mode)
   muc     multi-user chat rooms, XEP-0045 (cluster mode)
+  proxy65 file transfer proxy, XEP-0065 SOCKS5 bytestreams (cluster mode)
 
 ${ADMIN_HELP}
 

@@ -9,7 +9,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { loginClient, nextId, type BenchClient } from '../client.js';
-import { socks5Connect, streamHash } from '../socks5.js';
+import { s5bHash, socks5Connect } from '../../harness/socks5.js';
 import { cpuMark, usageBetween, type Context, type GeneratorUsage } from './common.js';
 import type { ServerUsage } from '../proc.js';
 
@@ -110,12 +110,12 @@ export async function proxyRun(ctx: Context, run: number): Promise<ProxyRun> {
     const host = sh.getChild('query')?.getChild('streamhost');
     if (sh.attrs.type !== 'result' || !host) throw new Error(`streamhost query failed: ${sh.toString()}`);
     const sid = randomBytes(8).toString('hex');
-    const hash = streamHash(sid, a.jid, b.jid);
+    const hash = s5bHash(sid, a.jid, b.jid);
     const shHost = String(host.attrs.host);
     const shPort = Number(host.attrs.port);
-    const target = await socks5Connect(shHost, shPort, hash);
+    const target = (await socks5Connect({ host: shHost, port: shPort, dstAddr: hash })).socket;
     sockets.push(target);
-    const requester = await socks5Connect(shHost, shPort, hash);
+    const requester = (await socks5Connect({ host: shHost, port: shPort, dstAddr: hash })).socket;
     sockets.push(requester);
     id = nextId('act');
     const act = await a.iq(
