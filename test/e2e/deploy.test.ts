@@ -138,7 +138,7 @@ function bindSourceInRepo(source: string): string | null {
 }
 
 const HYPHAE_DOCKERFILE = 'deploy/Dockerfile';
-const HYPHAE_ROLES = new Set(['all', 'c2s', 'sm', 'roster', 'muc']);
+const HYPHAE_ROLES = new Set(['all', 'c2s', 'sm', 'roster', 'muc', 'proxy65']);
 /** Services built from deploy/Dockerfile. */
 function hyphaeServices(compose: Obj): Array<[string, Obj]> {
   const services = compose.services as Obj;
@@ -256,7 +256,7 @@ test('compose: the services, their images and commands', () => {
     assert.equal(String(build.context), '.', `${name}: build context is the repository root`);
   }
   const roles = hyphaeServers(compose).map(([, , role]) => role);
-  for (const role of ['sm', 'roster', 'muc']) assert.equal(roles.filter((r) => r === role).length, 1, `one ${role}`);
+  for (const role of ['sm', 'roster', 'muc', 'proxy65']) assert.equal(roles.filter((r) => r === role).length, 1, `one ${role}`);
   assert.equal(roles.filter((r) => r === 'c2s').length, 2, 'two c2s nodes');
   for (const [name, , role] of hyphaeServers(compose)) {
     assert.ok(HYPHAE_ROLES.has(role), `${name}: unknown command ${role}`);
