@@ -26,4 +26,5 @@ test('instrumentMethods observes resolved and rejected calls per method, keeps r
   assert.match(text, /hyphae_store_latency_seconds_count\{[^}]*op="things.get"[^}]*\} 1/);
   assert.match(text, /hyphae_store_latency_seconds_count\{[^}]*op="things.fail"[^}]*\} 1/);
   assert.doesNotMatch(text, /op="things.sync"/);
+  assert.equal(s.get, s.get, 'one wrapper per method');
 });
