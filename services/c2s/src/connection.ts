@@ -528,7 +528,8 @@ export class C2sConnection {
   private async dispatch(el: Element, jid: JID): Promise<boolean> {
     const entry = this.entry;
     if (!entry) return false;
-    this.rt.logger.debug({ jid: jid.toString(), kind: el.name, to: el.attrs.to, id: el.attrs.id }, 'stanza in');
+    // Checked first: the fields would otherwise be built for every stanza.
+    if (this.rt.logger.isLevelEnabled('debug')) this.rt.logger.debug({ jid: jid.toString(), kind: el.name, to: el.attrs.to, id: el.attrs.id }, 'stanza in');
     try {
       if (el.name === 'presence') {
         // Presence is the user actor's business (roster service): broadcast,

@@ -88,7 +88,7 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
   const handle = async (msg: BusMessage): Promise<void> => {
     const target = targetOf(msg.subject);
     const stanza = parse(dec.decode(msg.data));
-    logger.debug({ room: target.toString(), kind: stanza.name, from: stanza.attrs.from, to: stanza.attrs.to }, 'room stanza');
+    if (logger.isLevelEnabled('debug')) logger.debug({ room: target.toString(), kind: stanza.name, from: stanza.attrs.from, to: stanza.attrs.to }, 'room stanza');
     const from = tryParseJid(String(stanza.attrs.from ?? ''));
     const to = tryParseJid(String(stanza.attrs.to ?? ''));
     if (!from || !to) return;

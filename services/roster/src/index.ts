@@ -58,7 +58,7 @@ export async function startRoster(deps: RosterDeps): Promise<RosterService> {
   const handle = async (msg: BusMessage): Promise<UserResult> => {
     const op = msg.headers[OP_HEADER] as UserOp | undefined;
     const user = userOf(msg.subject);
-    logger.debug({ op, user: user.toString() }, 'user actor operation');
+    if (logger.isLevelEnabled('debug')) logger.debug({ op, user: user.toString() }, 'user actor operation');
     switch (op) {
       case 'roster-iq': {
         const iq = parse(dec.decode(msg.data));
