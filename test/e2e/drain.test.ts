@@ -110,6 +110,8 @@ describe('drain of a c2s node (cluster)', { skip: skip ?? false }, () => {
         assert.deepEqual([...live, ...stored].sort((x, y) => x - y), Array.from({ length: sent }, (_, i) => i + 1), 'every a→c message delivered or kept offline, once');
         assert.deepEqual(live, [...live].sort((x, y) => x - y), 'live a→c messages in order');
         assert.deepEqual(stored, [...stored].sort((x, y) => x - y), 'offline a→c messages in order');
+        // Invariant 1 across the session's end: everything kept offline was sent after everything delivered live.
+        if (live.length > 0 && stored.length > 0) assert.ok((live.at(-1) as number) < (stored[0] as number), `live messages (up to ${String(live.at(-1))}) all precede the stored ones (from ${String(stored[0])})`);
         await srv.restartNode(victim);
       }),
     );

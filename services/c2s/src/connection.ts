@@ -60,6 +60,8 @@ export class C2sConnection {
   /** Bound full JID and its registry entry. */
   jid: JID | null = null;
   private entry: SessionEntry | null = null;
+  /** The registry entry was removed already (drain): the session end still tells the user actor. */
+  private leftRegistry = false;
   /** Work on received elements runs one at a time, in order (RFC 6120 §10.1). */
   private queue: Promise<void> = Promise.resolve();
   private idleTimer: NodeJS.Timeout;
@@ -185,9 +187,18 @@ export class C2sConnection {
    * whatever is routed to the user from now on finds another resource or
    * offline storage instead of this closing stream; then the stream error.
    */
-  async drain(err: StreamError): Promise<void> {
-    await this.unbind('server draining');
-    this.failWith(err);
+  /**
+   * First step of a drain: the session leaves the registry, so whatever is
+   * routed to the user from now on finds another resource or offline
+   * storage; the stream stays open meanwhile, so what was already on its
+   * way here is still written to it (answering those 'gone' would send them
+   * to offline storage behind later messages: out of order).
+   */
+  async leaveRegistry(): Promise<void> {
+    const entry = this.entry;
+    const jid = this.jid;
+    if (!entry || !jid) return;
+    this.leftRegistry = await this.rt.leaveRegistry(jid, entry);
   }
 
   /** Closes our stream (§4.4) and the connection once flushed. */
@@ -218,7 +229,7 @@ export class C2sConnection {
     const jid = this.jid;
     if (!entry || !jid) return;
     this.entry = null;
-    await this.rt.sessionEnded(jid, entry, reason);
+    await this.rt.sessionEnded(jid, entry, reason, this.leftRegistry);
   }
 
   // --- stream header (§4.7) -------------------------------------------------

@@ -44,6 +44,8 @@ export interface C2sService {
 }
 
 const EMPTY = new Uint8Array(0);
+/** How long draining streams stay open after leaving the registry, for deliveries already in flight. */
+const DRAIN_LINGER_MS = 250;
 
 function listen(server: Server | TlsServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -184,11 +186,14 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
       const conns = [...rt.connections];
       // In batches, so ten thousand unbinds do not all hit the registry at once.
       for (let i = 0; i < conns.length; i += 200) {
-        await Promise.all(conns.slice(i, i + 200).map((c) => c.drain(err).catch((e: unknown) => {
-          log.warn({ err: e }, 'drain of a connection failed');
-          c.failWith(err);
+        await Promise.all(conns.slice(i, i + 200).map((c) => c.leaveRegistry().catch((e: unknown) => {
+          log.warn({ err: e }, 'a draining session could not leave the registry');
         })));
       }
+      // Stanzas routed before the sessions left the registry are still on
+      // their way (a bus hop): the streams take them before closing.
+      await new Promise((r) => setTimeout(r, DRAIN_LINGER_MS));
+      for (const c of conns) c.failWith(err);
       // Let the sockets flush and the unbinds reach the registry before we go.
       const deadline = Date.now() + 3000;
       while (rt.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));

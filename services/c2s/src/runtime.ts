@@ -90,12 +90,18 @@ export class C2sRuntime {
     this.metrics.sessions.set(this.sessions.size);
   }
 
-  async sessionEnded(jid: JID, entry: SessionEntry, reason: string): Promise<void> {
+  /** Removes the session from the registry only (drain); true when it was there. */
+  async leaveRegistry(jid: JID, entry: SessionEntry): Promise<boolean> {
+    return this.stores.sessions.unbind(jid.toBareString(), entry.resource, entry.sessionId);
+  }
+
+  /** `leftRegistry`: leaveRegistry() removed it already; the rest of the session end still happens. */
+  async sessionEnded(jid: JID, entry: SessionEntry, reason: string, leftRegistry = false): Promise<void> {
     this.sessions.delete(entry.sessionId);
     this.metrics.sessions.set(this.sessions.size);
     const bare = jid.toBareString();
     try {
-      const removed = await this.stores.sessions.unbind(bare, entry.resource, entry.sessionId);
+      const removed = (await this.stores.sessions.unbind(bare, entry.resource, entry.sessionId)) || leftRegistry;
       if (removed) {
         const ev: SessionEvent = { bare, resource: entry.resource, sessionId: entry.sessionId, node: this.nodeId, reason };
         this.bus.publish(EVENTS.sessionUnbound, encodeEvent(ev));
