@@ -1006,7 +1006,7 @@ test('image replay: assemble + production npm ci + final-stage layout start `hyp
     for (const m of ins.args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=(\S+)/g)) imageEnv[m[1]!] = m[2]!.startsWith('/') ? join(fs, m[2]!) : m[2]!;
   }
   assert.ok(imageEnv.HYPHAE_CONFIG && existsSync(imageEnv.HYPHAE_CONFIG), 'the image has its configuration file');
-  const [port, directTlsPort, httpPort] = [await freePort(), await freePort(), await freePort()];
+  const [port, directTlsPort, httpPort, s2sPort, s2sDirectPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: root,
@@ -1018,6 +1018,9 @@ test('image replay: assemble + production npm ci + final-stage layout start `hyp
     HYPHAE_C2S__HOST: '127.0.0.1',
     HYPHAE_C2S__PORT: String(port),
     HYPHAE_C2S__DIRECT_TLS_PORT: String(directTlsPort),
+    HYPHAE_S2S__HOST: '127.0.0.1',
+    HYPHAE_S2S__PORT: String(s2sPort),
+    HYPHAE_S2S__DIRECT_TLS_PORT: String(s2sDirectPort),
     HYPHAE_NODE_ID: 'image-replay',
     HYPHAE_LOG__LEVEL: 'warn',
   };

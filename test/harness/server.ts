@@ -55,6 +55,17 @@ export interface Proxy65Node {
   readonly socksPort: number;
 }
 
+/** One s2s instance (`hyphae s2s`, or the one inside `hyphae all`): its listeners. */
+export interface S2sNode {
+  nodeId: string;
+  httpPort: number;
+  host: string;
+  /** Server-to-server port (STARTTLS). */
+  port: number;
+  /** Direct TLS port (XEP-0368). */
+  directTlsPort: number;
+}
+
 export interface ExitStatus {
   readonly name: string;
   readonly code: number | null;
@@ -71,6 +82,8 @@ export interface HyphaeServer {
   readonly dataDir: string;
   /** The XEP-0065 proxy instances (embedded: the one in the process; none when proxy65.enabled is false). */
   readonly proxy65: readonly Proxy65Node[];
+  /** The s2s instances (none unless the config turns s2s.enabled on). */
+  readonly s2s: readonly S2sNode[];
   /** SIGTERM every process (servers drain), wait for them to exit (SIGKILL after a grace period). */
   stop(): Promise<void>;
   /** SIGKILL every process. */
@@ -122,6 +135,11 @@ export interface ClusterServer extends HyphaeServer {
   /** Start proxy65 instance i again (same ports and node id); waits for /readyz. */
   restartProxy65(i: number): Promise<void>;
   proxy65Running(i: number): boolean;
+  /** SIGKILL s2s instance i. */
+  killS2s(i: number): Promise<void>;
+  /** Start s2s instance i again; waits for /readyz. */
+  restartS2s(i: number): Promise<void>;
+  s2sRunning(i: number): boolean;
 }
 
 /** A deep-partial override merged into the generated config. */
@@ -144,6 +162,8 @@ export interface ClusterOptions {
   mucNodes?: number;
   /** `hyphae proxy65` instances, each with its own SOCKS5 port (default 2 when the build has the proxy65 service, else 0). */
   proxy65Nodes?: number;
+  /** `hyphae s2s` instances (default 2 when the config turns s2s.enabled on, else 0). */
+  s2sNodes?: number;
   /** Applied to every process's config. */
   config?: ConfigOverride;
   env?: Record<string, string>;
@@ -476,6 +496,23 @@ async function c2sPorts(): Promise<{ port: number; directTlsPort: number; httpPo
   return { port, directTlsPort, httpPort };
 }
 
+/** `count` free ports, distinct from each other and from `used` (which gets them added). */
+async function distinctPorts(count: number, used: Set<number>): Promise<[number, number, number]> {
+  const out: number[] = [];
+  while (out.length < count) {
+    const p = await freePort();
+    if (p === undefined || used.has(p) || out.includes(p)) continue;
+    out.push(p);
+  }
+  for (const p of out) used.add(p);
+  return [out[0] ?? 0, out[1] ?? 0, out[2] ?? 0];
+}
+
+function s2sEnabled(config: Record<string, unknown>): boolean {
+  const s = isObject(config.s2s) ? config.s2s : {};
+  return (s as { enabled?: unknown }).enabled === true;
+}
+
 /** Starts `hyphae all` and waits for /readyz. */
 export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<HyphaeServer> {
   const ext = externalTarget();
@@ -489,6 +526,7 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<HyphaeS
       httpPort: node.httpPort,
       dataDir: '',
       proxy65: [],
+      s2s: [],
       stop: noop,
       kill: noop,
       restart: noop,
@@ -504,6 +542,7 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<HyphaeS
   const { port, directTlsPort, httpPort } = await c2sPorts();
   let socksPort = await freePort();
   while ([port, directTlsPort, httpPort].includes(socksPort)) socksPort = await freePort();
+  const [s2sPort, s2sDirect] = await distinctPorts(2, new Set([port, directTlsPort, httpPort, socksPort]));
   const nodeId = `e2e-all-${process.pid}`;
   const config = deepMerge(
     {
@@ -517,10 +556,13 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<HyphaeS
       registration: { open: true },
       // Never the default port: embedded servers run side by side in tests.
       proxy65: { host: '127.0.0.1', port: socksPort },
+      // Federation only where a test asks for it, and never on the default ports.
+      s2s: { enabled: false, host: '127.0.0.1', port: s2sPort, directTlsPort: s2sDirect },
     },
     opts.config ?? {},
   );
   const proxy = proxy65Of(config);
+  const s2sOn = s2sEnabled(config);
   const configPath = join(root, 'hyphae.yaml');
   writeConfig(configPath, config);
   const lines: string[] = [];
@@ -539,6 +581,7 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<HyphaeS
     httpPort,
     dataDir,
     proxy65: proxy.enabled ? [{ nodeId, httpPort, host: proxy.host, socksPort: proxy.port }] : [],
+    s2s: s2sOn ? [{ nodeId, httpPort, host: '127.0.0.1', port: s2sPort, directTlsPort: s2sDirect }] : [],
     stop: () => proc.stop(),
     kill: () => proc.kill(),
     async restart() {
@@ -585,6 +628,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
     redisUrl: redis.url,
     log: { level: logLevel() },
     registration: { open: true },
+    // Federation only where a test asks for it (then s2sNodes instances run).
+    s2s: { enabled: false },
   };
 
   const smHttpPort = await freePort();
@@ -669,18 +714,36 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
     proxyProcs.push(new HyphaeProcess(`proxy65-${i}`, 'proxy65', cfgPath, httpPort, env, lines, join(root, `proxy65-${i}.log`)));
   }
 
-  const all = [sm, ...rosterProcs, ...mucProcs, ...proxyProcs, ...procs];
+  // Federation instances: each its own pair of listeners.
+  const s2sNodes: S2sNode[] = [];
+  const s2sProcs: HyphaeProcess[] = [];
+  const s2sCount = opts.s2sNodes ?? (s2sEnabled(deepMerge({ s2s: { enabled: false } }, opts.config ?? {})) ? 2 : 0);
+  for (let i = 0; i < s2sCount; i++) {
+    const [httpPort, s2sPort, s2sDirect] = await distinctPorts(3, used);
+    const nodeId = `e2e-s2s-${i}-${process.pid}`;
+    const dir = join(root, `s2s-${i}`);
+    mkdirSync(dir, { recursive: true });
+    const cfgPath = join(root, `s2s-${i}.yaml`);
+    writeConfig(cfgPath, deepMerge(
+      { ...common, nodeId, dataDir: dir, http: { host: '127.0.0.1', port: httpPort }, s2s: { host: '127.0.0.1', port: s2sPort, directTlsPort: s2sDirect } },
+      opts.config ?? {},
+    ));
+    s2sNodes.push({ nodeId, httpPort, host: '127.0.0.1', port: s2sPort, directTlsPort: s2sDirect });
+    s2sProcs.push(new HyphaeProcess(`s2s-${i}`, 's2s', cfgPath, httpPort, env, lines, join(root, `s2s-${i}.log`)));
+  }
+
+  const all = [sm, ...rosterProcs, ...mucProcs, ...proxyProcs, ...s2sProcs, ...procs];
   const stopAll = async (how: 'stop' | 'kill'): Promise<void> => {
     // c2s nodes first (they drain sessions), then the actor services (they
     // hand their shards over), then sm.
     await Promise.all(procs.map((p) => (how === 'stop' ? p.stop() : p.kill())));
-    await Promise.all([...rosterProcs, ...mucProcs, ...proxyProcs].map((p) => (how === 'stop' ? p.stop() : p.kill())));
+    await Promise.all([...rosterProcs, ...mucProcs, ...proxyProcs, ...s2sProcs].map((p) => (how === 'stop' ? p.stop() : p.kill())));
     await (how === 'stop' ? sm.stop() : sm.kill());
   };
   const startAll = async (): Promise<void> => {
     await sm.start();
     // The actors before the edges, so the first stanzas find an owner.
-    await Promise.all([...rosterProcs, ...mucProcs, ...proxyProcs].map((p) => p.start()));
+    await Promise.all([...rosterProcs, ...mucProcs, ...proxyProcs, ...s2sProcs].map((p) => p.start()));
     await Promise.all(procs.map((p) => p.start()));
   };
   try {
@@ -706,6 +769,11 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
   const mucProc = (i: number): HyphaeProcess => {
     const p = mucProcs[i];
     if (!p) throw new Error(`no muc instance ${i} (cluster has ${mucProcs.length})`);
+    return p;
+  };
+  const s2sProc = (i: number): HyphaeProcess => {
+    const p = s2sProcs[i];
+    if (!p) throw new Error(`no s2s instance ${i} (cluster has ${s2sProcs.length})`);
     return p;
   };
   const proxyProc = (i: number): HyphaeProcess => {
@@ -766,6 +834,14 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
       await p.start();
     },
     proxy65Running: (i) => proxyProc(i).running,
+    s2s: s2sNodes,
+    killS2s: (i) => s2sProc(i).kill(),
+    restartS2s: async (i) => {
+      const p = s2sProc(i);
+      if (p.running) await p.stop();
+      await p.start();
+    },
+    s2sRunning: (i) => s2sProc(i).running,
     logs: () => [...lines],
     exitStatus: () => all.map((p) => p.exitStatus()),
     async dispose() {

@@ -1,5 +1,5 @@
 /** @hyphae/config — one YAML file plus environment overrides, validated at start. */
-export type { HyphaeConfig, TlsConfig, C2sConfig, RegistrationConfig, SmConfig, RosterConfig } from './types.js';
+export type { HyphaeConfig, TlsConfig, C2sConfig, RegistrationConfig, SmConfig, RosterConfig, MucConfig, Proxy65Config, S2sConfig } from './types.js';
 export { ConfigError, loadConfig, defaultConfig } from './load.js';
 export type { LoadOptions, DeepPartial, ConfigIssue } from './load.js';
 export { describeConfig } from './describe.js';

@@ -299,6 +299,26 @@ const BAD: Array<[string, { env?: Record<string, string>; overrides?: unknown; f
   ['extdisco.services', { env: { HYPHAE_EXTDISCO__SERVICES: 'stun:example.org' } }],
   ['extdisco.turnSecret', { env: { HYPHAE_EXTDISCO__TURN_SECRET: 'short' } }],
   ['extdisco.ttlSeconds', { env: { HYPHAE_EXTDISCO__TTL_SECONDS: '10' } }],
+  ['s2s.enabled', { env: { HYPHAE_S2S__ENABLED: 'perhaps' } }],
+  ['s2s.host', { overrides: { s2s: { host: '' } } }],
+  ['s2s.port', { env: { HYPHAE_S2S__PORT: '65536' } }],
+  ['s2s.directTlsPort', { env: { HYPHAE_S2S__DIRECT_TLS_PORT: '-1' } }],
+  ['s2s.shards', { env: { HYPHAE_S2S__SHARDS: '0' } }],
+  ['s2s.leaseTtlMs', { env: { HYPHAE_S2S__LEASE_TTL_MS: '10' } }],
+  ['s2s.requireTls', { env: { HYPHAE_S2S__REQUIRE_TLS: 'y' } }],
+  ['s2s.dialback', { env: { HYPHAE_S2S__DIALBACK: '2' } }],
+  ['s2s.caFile', { overrides: { s2s: { caFile: '' } } }],
+  ['s2s.caOnly', { env: { HYPHAE_S2S__CA_ONLY: 'no way' } }],
+  ['s2s.dialbackSecret', { env: { HYPHAE_S2S__DIALBACK_SECRET: 'short' } }],
+  ['s2s.dnsServers', { overrides: { s2s: { dnsServers: ['not a server'] } } }],
+  ['s2s.staticRoutes', { overrides: { s2s: { staticRoutes: ['example.org'] } } }],
+  ['s2s.blocklist', { overrides: { s2s: { blocklist: ['not a domain!'] } } }],
+  ['s2s.connectTimeoutMs', { env: { HYPHAE_S2S__CONNECT_TIMEOUT_MS: '1' } }],
+  ['s2s.queueTimeoutMs', { env: { HYPHAE_S2S__QUEUE_TIMEOUT_MS: '1' } }],
+  ['s2s.maxQueue', { env: { HYPHAE_S2S__MAX_QUEUE: '0' } }],
+  ['s2s.idleTimeoutMs', { env: { HYPHAE_S2S__IDLE_TIMEOUT_MS: '5' } }],
+  ['s2s.maxInboundPerDomain', { env: { HYPHAE_S2S__MAX_INBOUND_PER_DOMAIN: '0' } }],
+  ['s2s.maxStanzasPerSecond', { env: { HYPHAE_S2S__MAX_STANZAS_PER_SECOND: '-2' } }],
   ['c2s.seeOtherHost', { env: { HYPHAE_C2S__SEE_OTHER_HOST: 'a b:5222' } }],
   ['http.adminToken', { env: { HYPHAE_HTTP__ADMIN_TOKEN: 'short' } }],
   ['admins', { env: { HYPHAE_ADMINS: 'alice' } }],
@@ -353,7 +373,7 @@ test('IPv6 literals and IP domains are accepted', () => {
 
 test('describeConfig lists every key with type, default, doc and env', () => {
   const rows = describeConfig();
-  assert.equal(rows.length, 64);
+  assert.equal(rows.length, 84);
   const byKey = new Map(rows.map((r) => [r.key, r]));
   assert.deepEqual(byKey.get('c2s.port'), {
     key: 'c2s.port',

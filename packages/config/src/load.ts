@@ -107,6 +107,28 @@ export function defaultConfig(): HyphaeConfig {
       maxBytes: 0,
     },
     extdisco: { services: [], turnSecret: null, ttlSeconds: 86_400 },
+    s2s: {
+      enabled: true,
+      host: '127.0.0.1',
+      port: 5269,
+      directTlsPort: 5270,
+      shards: 64,
+      leaseTtlMs: 10_000,
+      requireTls: true,
+      dialback: true,
+      caFile: null,
+      caOnly: false,
+      dialbackSecret: null,
+      dnsServers: [],
+      staticRoutes: [],
+      blocklist: [],
+      connectTimeoutMs: 10_000,
+      queueTimeoutMs: 30_000,
+      maxQueue: 1000,
+      idleTimeoutMs: 600_000,
+      maxInboundPerDomain: 16,
+      maxStanzasPerSecond: 500,
+    },
   };
 }
 

@@ -376,6 +376,85 @@ const extdiscoSchema = z.strictObject({
   }),
 });
 
+const STATIC_ROUTE = /^[^\s=]+=([A-Za-z0-9.-]+|\[[0-9a-fA-F:.]+\]):\d{1,5}$/;
+const DNS_SERVER = /^([0-9.]+|\[[0-9a-fA-F:.]+\]|[0-9a-fA-F:]+)(:\d{1,5})?$/;
+const s2sSchema = z.strictObject({
+  enabled: leaf(z.boolean(), {
+    doc: 'Federate with other XMPP domains (in processes running s2s). Off: stanzas to remote domains get <remote-server-not-found/>.',
+    expect: 'true or false',
+  }),
+  host: host('Address the server-to-server listeners bind to.'),
+  port: leaf(int(0, 65535), { doc: 'Server-to-server port with STARTTLS (RFC 6120 §3.2).', expect: portExpect }),
+  directTlsPort: leaf(int(0, 65535).nullable(), {
+    doc: 'Server-to-server port with direct TLS (XEP-0368); null disables it.',
+    expect: `${portExpect}, or null to disable`,
+  }),
+  shards: leaf(int(1, 4096), {
+    doc: 'Shards of the outbound streams, keyed by remote domain. Every service of a cluster must use the same value.',
+    expect: 'an integer from 1 to 4096',
+  }),
+  leaseTtlMs: leaf(int(500, 600_000), {
+    doc: 'How long an s2s instance owns a shard of outbound streams without renewing; bounds the failover time.',
+    expect: 'milliseconds, an integer from 500 to 600000',
+  }),
+  requireTls: leaf(z.boolean(), {
+    doc: 'Require TLS on every server-to-server stream, both ways (RFC 7590). Off, a peer without STARTTLS is served in the clear.',
+    expect: 'true or false',
+  }),
+  dialback: leaf(z.boolean(), {
+    doc: 'Use and accept Server Dialback (XEP-0220) when a certificate cannot authenticate the peer.',
+    expect: 'true or false',
+  }),
+  caFile: leaf(z.string().min(1).nullable(), {
+    doc: "PEM file of extra trust anchors for peers' certificates; null: the system's roots only.",
+    expect: 'a file path or null',
+  }),
+  caOnly: leaf(z.boolean(), {
+    doc: "Trust only caFile's anchors, not the system's (a private federation).",
+    expect: 'true or false',
+  }),
+  dialbackSecret: leaf(z.string().min(16).nullable(), {
+    doc: 'Secret behind dialback keys (XEP-0185), the same on every s2s instance; null: derived from the TLS key.',
+    expect: 'a string of at least 16 characters, or null',
+  }),
+  dnsServers: leaf(z.array(z.string().trim().regex(DNS_SERVER)), {
+    doc: "DNS servers for finding peers (SRV, then A/AAAA), as ip or ip:port; empty: the system's resolver.",
+    expect: 'a list of ip or ip:port',
+  }),
+  staticRoutes: leaf(z.array(z.string().trim().toLowerCase().regex(STATIC_ROUTE)), {
+    doc: 'Fixed addresses of peers, domain=host:port, used instead of DNS.',
+    expect: 'a list of domain=host:port',
+  }),
+  blocklist: leaf(z.array(z.string().trim().toLowerCase().refine(isDomain, { message: 'not a valid domain name' })), {
+    doc: 'Remote domains refused both ways: their streams are closed, stanzas to them bounced with <not-allowed/>.',
+    expect: 'a list of domain names',
+  }),
+  connectTimeoutMs: leaf(int(100, 600_000), {
+    doc: 'Time to connect to one peer address and negotiate the stream before the next address is tried.',
+    expect: 'milliseconds, an integer from 100 to 600000',
+  }),
+  queueTimeoutMs: leaf(int(100, 3_600_000), {
+    doc: 'Stanzas waiting for a stream to a remote domain are bounced with <remote-server-timeout/> after this long.',
+    expect: 'milliseconds, an integer from 100 to 3600000',
+  }),
+  maxQueue: leaf(int(1, 1_000_000), {
+    doc: 'Stanzas held per remote domain while its stream is set up; more are bounced with <resource-constraint/>.',
+    expect: 'an integer from 1 to 1000000',
+  }),
+  idleTimeoutMs: leaf(int(1000, 86_400_000), {
+    doc: 'Outbound streams idle this long are closed (reopened on demand).',
+    expect: 'milliseconds, an integer from 1000 to 86400000',
+  }),
+  maxInboundPerDomain: leaf(int(1, 10_000), {
+    doc: 'Inbound streams one remote domain may have open on one instance; more are refused with <policy-violation/>.',
+    expect: 'an integer from 1 to 10000',
+  }),
+  maxStanzasPerSecond: leaf(int(0, 1_000_000), {
+    doc: 'Stanzas per second one inbound stream may send (bursts of twice that; reading pauses past it); 0: unlimited.',
+    expect: 'an integer from 0 to 1000000 (0 means unlimited)',
+  }),
+});
+
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export const configSchema = z.strictObject({
@@ -437,6 +516,7 @@ export const configSchema = z.strictObject({
   muc: mucSchema,
   proxy65: proxy65Schema,
   extdisco: extdiscoSchema,
+  s2s: s2sSchema,
 });
 
 // Compile-time proof that the schema produces exactly the documented type.

@@ -115,6 +115,50 @@ export interface Proxy65Config {
   maxBytes: number;
 }
 
+/** Federation (RFC 6120 server-to-server; the s2s service). */
+export interface S2sConfig {
+  /** Serve federation in processes that run the s2s service; off, remote domains get <remote-server-not-found/>. */
+  enabled: boolean;
+  /** Address the listeners bind to. */
+  host: string;
+  /** Server-to-server port with STARTTLS (RFC 6120 §3.2); 0 picks a free port (tests). */
+  port: number;
+  /** Direct TLS port (XEP-0368); null disables it. */
+  directTlsPort: number | null;
+  /** Shards of outbound streams (keyed by remote domain). */
+  shards: number;
+  /** Shard lease lifetime: how quickly another instance takes over the streams of a dead one. */
+  leaseTtlMs: number;
+  /** Streams must be encrypted (both ways); off, a peer without STARTTLS is accepted in the clear. */
+  requireTls: boolean;
+  /** Accept and use Server Dialback (XEP-0220) when a certificate cannot authenticate the peer. */
+  dialback: boolean;
+  /** PEM file of extra trust anchors for peer certificates (besides the system's); null: system roots only. */
+  caFile: string | null;
+  /** Trust only `caFile`, not the system roots (private federations, tests). */
+  caOnly: boolean;
+  /** Dialback secret shared by every s2s instance (XEP-0185); null: derived from the TLS key. */
+  dialbackSecret: string | null;
+  /** DNS servers for SRV/A lookups, `ip` or `ip:port`; empty: the system resolver. */
+  dnsServers: string[];
+  /** Static routes `domain=host:port`, checked before DNS (private deployments, tests). */
+  staticRoutes: string[];
+  /** Remote domains refused both ways. */
+  blocklist: string[];
+  /** Connecting to one candidate (TCP, TLS, negotiation) may take this long before the next is tried. */
+  connectTimeoutMs: number;
+  /** Stanzas waiting for a stream are bounced with <remote-server-timeout/> after this long. */
+  queueTimeoutMs: number;
+  /** Stanzas queued per remote domain while its stream is set up; more are bounced. */
+  maxQueue: number;
+  /** An outbound stream idle this long is closed (it is reopened on demand). */
+  idleTimeoutMs: number;
+  /** Inbound streams per remote domain at once (per instance). */
+  maxInboundPerDomain: number;
+  /** Stanzas per second one inbound stream may send (bursts of twice that); 0: unlimited. */
+  maxStanzasPerSecond: number;
+}
+
 export interface ExtDiscoConfig {
   /** XEP-0215 services: `stun:host:port`, `turn:host:port[/udp|/tcp]`, `turns:host:port[/tcp]`, `stuns:host:port`. */
   services: string[];
@@ -148,4 +192,5 @@ export interface HyphaeConfig {
   muc: MucConfig;
   proxy65: Proxy65Config;
   extdisco: ExtDiscoConfig;
+  s2s: S2sConfig;
 }

@@ -52,6 +52,14 @@ export interface Metrics {
   proxyBytes: Counter<'direction'>;
   /** XEP-0065 proxy: connections, activations and streams refused or cut short, by reason. */
   proxyRefused: Counter<'reason'>;
+  /** Federation: open server-to-server streams, by direction ('in', 'out') and remote domain. */
+  s2sStreams: Gauge<'direction' | 'remote'>;
+  /** Federation: stream pairs authenticated, by direction and method ('external', 'dialback', 'dialback-tls'). */
+  s2sAuth: Counter<'direction' | 'method'>;
+  /** Federation: failures by direction and reason (dns, connect, tls, auth, timeout, invalid-from, …). */
+  s2sFailures: Counter<'direction' | 'reason'>;
+  /** Federation: stanzas bounced by the s2s service, by condition. */
+  s2sBounced: Counter<'condition'>;
 }
 
 export interface MetricsOptions {
@@ -174,6 +182,30 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       name: 'hyphae_proxy65_refused_total',
       help: 'XEP-0065 proxy connections, activations and streams refused or cut short, by reason',
       labelNames: ['reason'] as const,
+      registers,
+    }),
+    s2sStreams: new Gauge({
+      name: 'hyphae_s2s_streams',
+      help: 'Open server-to-server streams, by direction and remote domain',
+      labelNames: ['direction', 'remote'] as const,
+      registers,
+    }),
+    s2sAuth: new Counter({
+      name: 'hyphae_s2s_auth_total',
+      help: 'Server-to-server stream pairs authenticated, by direction and method',
+      labelNames: ['direction', 'method'] as const,
+      registers,
+    }),
+    s2sFailures: new Counter({
+      name: 'hyphae_s2s_failures_total',
+      help: 'Server-to-server failures, by direction and reason',
+      labelNames: ['direction', 'reason'] as const,
+      registers,
+    }),
+    s2sBounced: new Counter({
+      name: 'hyphae_s2s_bounced_total',
+      help: 'Stanzas the s2s service bounced to their senders, by error condition',
+      labelNames: ['condition'] as const,
       registers,
     }),
   };

@@ -20,3 +20,5 @@ export type { UserOp, UserResult, SessionEndedEvent } from './user-actor.js';
 export { MucRooms, MUC_SUBJECT_PREFIX } from './rooms.js';
 export { QueueComponent, subdomainsOf, componentsFor, PROXY65_SUBJECT } from './components.js';
 export type { Component, ComponentsConfig } from './components.js';
+export { RemoteDomains, remoteFor, s2sSubject, S2S_SUBJECT_PREFIX, S2S_HEADERS } from './remote.js';
+export type { S2sResult, RemoteFailure, RemoteConfig } from './remote.js';

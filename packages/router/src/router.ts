@@ -20,6 +20,7 @@ import { ModuleTable } from './modules.js';
 import type { IqTarget, IqReply, ServerModule } from './types.js';
 import type { UserActors } from './user-actor.js';
 import type { Component } from './components.js';
+import type { RemoteDomains } from './remote.js';
 
 /** The sessions of this process, for delivery without a bus hop. */
 export interface LocalSessions {
@@ -42,6 +43,8 @@ export interface RouterOptions {
   actors?: UserActors;
   /** Services with domains of their own (MUC room actors, the bytestream proxy, …). */
   components?: readonly Component[];
+  /** The s2s service (federation); without it, remote domains get <remote-server-not-found/>. */
+  remote?: RemoteDomains;
 }
 
 const enc = new TextEncoder();
@@ -89,10 +92,7 @@ export class Router {
     if (!to) return this.bounce(stanza, from, new StanzaError('jid-malformed'));
     const component = this.componentFor(to.domain);
     if (component) return this.toComponent(component, stanza, from, to);
-    if (!this.domains.has(to.domain)) {
-      // Federation arrives with the s2s gateway; until then a remote domain is unreachable.
-      return this.bounce(stanza, from, new StanzaError('remote-server-not-found'));
-    }
+    if (!this.domains.has(to.domain)) return this.toRemote(stanza, from, to);
     if (to.local === '') return this.toHost(stanza, from, to);
     if (to.resource === '') return this.toAccount(stanza, from, to, to.local === from.local && to.domain === from.domain);
     return this.toFull(stanza, from, to, 0);
@@ -107,7 +107,11 @@ export class Router {
       const from = tryParseJid(String(stanza.attrs.from ?? ''));
       return from ? this.toComponent(component, stanza, from, to) : undefined;
     }
-    if (!this.domains.has(to.domain) || to.local === '') return;
+    if (!this.domains.has(to.domain)) {
+      const from = tryParseJid(String(stanza.attrs.from ?? ''));
+      return from ? this.toRemote(stanza, from, to) : undefined;
+    }
+    if (to.local === '') return;
     const self = new JID('', to.domain, '');
     if (to.resource === '') return this.toAccount(stanza, self, to, false);
     return this.toFull(stanza, self, to, 0);
@@ -137,6 +141,32 @@ export class Router {
       this.opts.logger.warn({ err, to: to.toBareString() }, 'component unreachable');
       return this.bounce(stanza, from, new StanzaError('service-unavailable', 'The service is not reachable; try again', { type: 'wait' }));
     }
+  }
+
+  /** Whether `domain` is served here: a local domain or a component's. */
+  isServed(domain: string): boolean {
+    return this.domains.has(domain) || this.componentFor(domain) !== undefined;
+  }
+
+  // --- addressed to another domain (federation) ----------------------------
+
+  /**
+   * Hands the stanza to the s2s service and returns once it is on the bus
+   * (not once delivered: see remote.ts). `from` is the local sender, whose
+   * domain is the sending side of the stream pair.
+   */
+  private async toRemote(stanza: Element, from: JID, to: JID): Promise<void> {
+    const remote = this.opts.remote;
+    if (!remote) return this.bounce(stanza, from, new StanzaError('remote-server-not-found'));
+    // Not an open relay: a stanza from one remote domain to another never
+    // leaves through us (a peer that tries is refused at the s2s edge).
+    if (!this.isServed(from.domain)) return;
+    this.opts.metrics.stanzas.inc({ direction: 'routed', kind: stanza.name });
+    void remote.send(from.domain, to.domain, enc.encode(stanza.toString())).then((outcome) => {
+      if (outcome === 'sent' || outcome === 'bounced') return;
+      this.opts.logger.warn({ to: to.domain, outcome }, 'federation unreachable');
+      return this.bounce(stanza, from, new StanzaError(outcome === 'timeout' ? 'remote-server-timeout' : 'remote-server-not-found'));
+    });
   }
 
   // --- addressed to the server -------------------------------------------
@@ -384,7 +414,12 @@ export class Router {
     reply.attrs.to = requester.toString();
     const component = this.componentFor(requester.domain);
     if (component) return this.toComponent(component, reply, requester, requester);
-    if (requester.local === '') return; // from a server: nothing to answer to locally yet
+    if (!this.domains.has(requester.domain)) {
+      // A remote requester: the answer leaves from the entity that was asked.
+      const answerer = tryParseJid(String(reply.attrs.from ?? ''));
+      return answerer ? this.toRemote(reply, answerer, requester) : undefined;
+    }
+    if (requester.local === '') return; // a local domain has no one to read it
     if (requester.resource === '') return this.toAccount(reply, requester, requester, false);
     return this.toFull(reply, requester, requester, 0);
   }

@@ -12,7 +12,7 @@ import type { Bus, BusMessage, Subscription } from '@hyphae/bus';
 import type { Stores } from '@hyphae/store';
 import type { Logger, Metrics } from '@hyphae/observability';
 import { StreamError } from '@hyphae/stanza';
-import { Router, H, UserActors, componentsFor, c2sSubject, discoModule, pingModule, versionModule, registerModule, extdiscoModule, type ServerModule } from '@hyphae/router';
+import { Router, H, UserActors, componentsFor, remoteFor, c2sSubject, discoModule, pingModule, versionModule, registerModule, extdiscoModule, type ServerModule } from '@hyphae/router';
 import { C2sConnection } from './connection.js';
 import { C2sRuntime } from './runtime.js';
 import type { TlsCredentials } from './tls.js';
@@ -100,7 +100,7 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
     extdiscoModule({ config: config.extdisco, domains: config.domains }),
     ...(deps.modules ?? []),
   );
-  router = new Router({ domains: config.domains, nodeId, bus, stores, logger: log, metrics, modules, actors, components });
+  router = new Router({ domains: config.domains, nodeId, bus, stores, logger: log, metrics, modules, actors, components, remote: remoteFor(config, bus) });
   const rt = new C2sRuntime({ config, nodeId, bus, stores, router, register, logger: log, metrics, secureContext, tlsKey: deps.tls.key, actors });
   router.setLocal({ deliver: (sid, data) => rt.sessions.get(sid)?.deliver(data) ?? false });
 

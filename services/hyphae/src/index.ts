@@ -13,9 +13,10 @@ import { startSm, type SmService } from '@hyphae/sm';
 import { startRoster, type RosterService } from '@hyphae/roster';
 import { startMuc, type MucService } from '@hyphae/muc';
 import { startProxy65, type Proxy65Service } from '@hyphae/proxy65';
+import { startS2s, type S2sService } from '@hyphae/s2s';
 import { createAdmin, adminHttpHandler, ADMIN_PREFIX } from '@hyphae/admin';
 
-export const SERVICES = ['c2s', 'sm', 'roster', 'muc', 'proxy65'] as const;
+export const SERVICES = ['c2s', 'sm', 'roster', 'muc', 'proxy65', 's2s'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -37,6 +38,7 @@ export interface RunningProcess {
   roster: RosterService | null;
   muc: MucService | null;
   proxy65: Proxy65Service | null;
+  s2s: S2sService | null;
   http: HttpServerHandle | null;
   /** Graceful stop: readiness off, services drained, connections closed. */
   stop(): Promise<void>;
@@ -90,9 +92,10 @@ export async function startProcess(config: HyphaeConfig, services: readonly Serv
   const roster = services.includes('roster') ? await startRoster({ config, bus, stores, logger, metrics }) : null;
   const muc = services.includes('muc') && config.muc.enabled ? await startMuc({ config, bus, stores, logger, metrics }) : null;
   const proxy65 = services.includes('proxy65') && config.proxy65.enabled ? await startProxy65({ config, bus, stores, logger, metrics }) : null;
+  const tls = services.includes('c2s') || services.includes('s2s') ? await loadTlsCredentials(config, logger) : null;
+  const s2s = tls && services.includes('s2s') && config.s2s.enabled ? await startS2s({ config, bus, stores, logger, metrics, tls, version: VERSION }) : null;
   let c2s: C2sService | null = null;
-  if (services.includes('c2s')) {
-    const tls = await loadTlsCredentials(config, logger);
+  if (tls && services.includes('c2s')) {
     c2s = await startC2s({ config, bus, stores, logger, metrics, tls, version: VERSION });
     if (config.registration.open) {
       logger.warn({ domains: config.domains }, 'in-band registration is open: anyone who can reach this server can create accounts');
@@ -112,11 +115,11 @@ export async function startProcess(config: HyphaeConfig, services: readonly Serv
   // --- admin HTTP API (@hyphae/admin): /admin/... on the http port; token or loopback only ---
   http?.mount(ADMIN_PREFIX, adminHttpHandler(createAdmin({ config, bus, stores, logger }), { token: config.http.adminToken, logger }));
   // --- end admin HTTP API ---
-  logger.info({ version: VERSION, services, http: http?.port ?? null, c2s: c2s?.ports ?? null, bus: bus.kind, store: stores.kind }, 'hyphae started');
+  logger.info({ version: VERSION, services, http: http?.port ?? null, c2s: c2s?.ports ?? null, s2s: s2s?.ports ?? null, bus: bus.kind, store: stores.kind }, 'hyphae started');
 
   let stopping: Promise<void> | null = null;
   return {
-    logger, metrics, bus, stores, c2s, sm, roster, muc, proxy65, http,
+    logger, metrics, bus, stores, c2s, sm, roster, muc, proxy65, s2s, http,
     stop() {
       stopping ??= (async () => {
         http?.setDraining(true);
@@ -124,6 +127,7 @@ export async function startProcess(config: HyphaeConfig, services: readonly Serv
         await roster?.stop();
         await muc?.stop();
         await proxy65?.stop();
+        await s2s?.stop();
         await sm?.stop();
         await bus.close();
         await stores.close();

@@ -18,6 +18,7 @@ ${ADMIN_USAGE}
   roster  roster, subscriptions, presence, offline messages (cluster mode)
   muc     multi-user chat rooms, XEP-0045 (cluster mode)
   proxy65 file transfer proxy, XEP-0065 SOCKS5 bytestreams (cluster mode)
+  s2s     federation gateway, server-to-server streams (cluster mode)
 
 ${ADMIN_HELP}
 

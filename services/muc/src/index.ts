@@ -13,7 +13,7 @@ import type { Stores } from '@hyphae/store';
 import type { HyphaeConfig } from '@hyphae/config';
 import type { Logger, Metrics } from '@hyphae/observability';
 import { KeyedMailbox, shardOf, startShardedService } from '@hyphae/actor';
-import { MUC_SUBJECT_PREFIX, Router, UserActors, componentsFor, subdomainsOf } from '@hyphae/router';
+import { MUC_SUBJECT_PREFIX, Router, UserActors, componentsFor, remoteFor, subdomainsOf } from '@hyphae/router';
 import { StanzaError } from '@hyphae/stanza';
 import type { MucContext } from './context.js';
 import { Room } from './room.js';
@@ -53,7 +53,7 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
   const mucConfig = config.muc;
   const domains = subdomainsOf(config.domains, mucConfig.subdomain);
   const actors = new UserActors(bus, config.roster.shards);
-  const router = new Router({ domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, modules: [], actors, components: componentsFor(config, bus) });
+  const router = new Router({ domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, modules: [], actors, components: componentsFor(config, bus), remote: remoteFor(config, bus) });
   const ctx: MucContext = {
     config, bus, stores, router, logger, metrics,
     limits: {

@@ -37,7 +37,7 @@ import { NoRespondersError, type Bus, type BusMessage, type Subscription } from 
 import type { Stores } from '@hyphae/store';
 import type { HyphaeConfig } from '@hyphae/config';
 import type { Logger, Metrics } from '@hyphae/observability';
-import { PROXY65_SUBJECT, Router, componentsFor, subdomainsOf } from '@hyphae/router';
+import { PROXY65_SUBJECT, Router, componentsFor, remoteFor, subdomainsOf } from '@hyphae/router';
 import { NS, StanzaError, canReplyWithError, errorReply, iqResult } from '@hyphae/stanza';
 import { Holder } from './holder.js';
 import {
@@ -86,7 +86,7 @@ export async function startProxy65(deps: Proxy65Deps): Promise<Proxy65Service> {
   const cfg = config.proxy65;
   const domains = subdomainsOf(config.domains, cfg.subdomain);
   const served = new Set(config.domains);
-  const router = new Router({ domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, modules: [], components: componentsFor(config, bus) });
+  const router = new Router({ domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, modules: [], components: componentsFor(config, bus), remote: remoteFor(config, bus) });
 
   const holder = new Holder({
     bus, logger, metrics,

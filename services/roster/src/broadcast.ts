@@ -1,7 +1,8 @@
 /**
  * Presence fan-out (RFC 6121 §4): to contacts with a 'from' subscription,
  * probes answered from the registry for local contacts, unavailable on the
- * way out. Remote contacts are the s2s gateway's (later).
+ * way out. Remote contacts are reached through the router (federation):
+ * probes to them, their answers come back as inbound presence.
  */
 import { Element, parse } from 'ltx';
 import type { SessionEntry } from '@hyphae/store';
@@ -23,7 +24,6 @@ function presenceOf(entry: SessionEntry, user: string): Element | null {
 }
 
 async function sendTo(ctx: RosterContext, stanza: Element, to: string): Promise<void> {
-  if (!ctx.domains.has(domainOf(to))) return;
   const copy = parse(stanza.toString());
   copy.attrs.to = to;
   await ctx.router.send(copy);
@@ -65,7 +65,11 @@ export async function probeContacts(ctx: RosterContext, user: string, fullJid: s
   const roster = await ctx.stores.rosters.get(user);
   for (const item of roster.items) {
     if (item.subscription !== 'to' && item.subscription !== 'both') continue;
-    if (!ctx.domains.has(domainOf(item.jid))) continue;
+    if (!ctx.domains.has(domainOf(item.jid))) {
+      // §4.3.1: a remote contact's server answers a probe from the user's bare JID.
+      await ctx.router.send(new Element('presence', { type: 'probe', from: user, to: item.jid }));
+      continue;
+    }
     for (const s of await ctx.stores.sessions.list(item.jid)) {
       const p = presenceOf(s, item.jid);
       if (!p) continue;
@@ -73,4 +77,27 @@ export async function probeContacts(ctx: RosterContext, user: string, fullJid: s
       await ctx.router.send(p);
     }
   }
+}
+
+/**
+ * §4.3.2: a probe from `contact` (a remote server asking on a user's behalf)
+ * to the local `user`. With a 'from' or 'both' subscription the contact gets
+ * the presence of each available resource, or unavailable when there is
+ * none; without one, nothing is revealed and the contact gets
+ * 'unsubscribed' (§4.3.2 rule 2).
+ */
+export async function answerProbe(ctx: RosterContext, user: string, contact: string): Promise<void> {
+  const item = await ctx.stores.rosters.getItem(user, contact);
+  if (!item || (item.subscription !== 'from' && item.subscription !== 'both')) {
+    await ctx.router.send(new Element('presence', { type: 'unsubscribed', from: user, to: contact }));
+    return;
+  }
+  let sent = 0;
+  for (const s of await ctx.stores.sessions.list(user)) {
+    const p = presenceOf(s, user);
+    if (!p) continue;
+    await sendTo(ctx, p, contact);
+    sent++;
+  }
+  if (sent === 0) await sendTo(ctx, new Element('presence', { type: 'unavailable', from: user }), contact);
 }

@@ -12,11 +12,11 @@ import type { HyphaeConfig } from '@hyphae/config';
 import type { Logger, Metrics } from '@hyphae/observability';
 import { startShardedService, KeyedMailbox } from '@hyphae/actor';
 import {
-  Router, UserActors, componentsFor, USER_SUBJECT_PREFIX, OP_HEADER, RESULT_HEADER, SID_HEADER,
+  Router, UserActors, componentsFor, remoteFor, USER_SUBJECT_PREFIX, OP_HEADER, RESULT_HEADER, SID_HEADER,
   type UserOp, type UserResult, type SessionEndedEvent,
 } from '@hyphae/router';
 import { presenceOut, stampDelay, unavailableToDirected } from './presence.js';
-import { broadcast } from './broadcast.js';
+import { answerProbe, broadcast } from './broadcast.js';
 import { rosterIq } from './roster-query.js';
 import { inboundSubscription, SUBSCRIPTION_TYPES, type SubscriptionType } from './subscriptions.js';
 import type { RosterContext } from './context.js';
@@ -51,7 +51,7 @@ export async function startRoster(deps: RosterDeps): Promise<RosterService> {
   const { config, bus, stores, metrics } = deps;
   const logger = deps.logger.child({ component: 'roster' });
   const actors = new UserActors(bus, config.roster.shards);
-  const router = new Router({ domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, modules: [], actors, components: componentsFor(config, bus) });
+  const router = new Router({ domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, modules: [], actors, components: componentsFor(config, bus), remote: remoteFor(config, bus) });
   const outbox = new KeyedMailbox();
   const ctx: RosterContext = { config, stores, router, actors, logger, domains: new Set(config.domains), outbox };
 
@@ -75,6 +75,7 @@ export async function startRoster(deps: RosterDeps): Promise<RosterService> {
         const from = tryParseJid(String(p.attrs.from ?? ''));
         const type = p.attrs.type as string | undefined;
         if (from && type && SUBSCRIPTION_TYPES.has(type)) await inboundSubscription(ctx, p, user, from.bare(), type as SubscriptionType);
+        else if (from && type === 'probe') await answerProbe(ctx, user.toBareString(), from.toBareString());
         return 'ok';
       }
       case 'session-end':

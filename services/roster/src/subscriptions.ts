@@ -73,12 +73,11 @@ function subscriptionStanza(type: SubscriptionType, from: string, to: string, or
 function forward(ctx: RosterContext, contact: JID, stanza: Element, after?: () => Promise<void>): void {
   later(ctx, contact.toBareString(), async () => {
     if (!ctx.domains.has(contact.domain)) {
-      // Federation arrives with the s2s gateway.
-      const from = tryParseJid(String(stanza.attrs.from));
-      if (from) await ctx.router.bounce(stanza, from, new StanzaError('remote-server-not-found'));
-      return;
+      // A remote contact: through federation (the router bounces when it is off).
+      await ctx.router.send(stanza);
+    } else {
+      await ctx.actors.send(contact, 'presence-in', enc.encode(stanza.toString()));
     }
-    await ctx.actors.send(contact, 'presence-in', enc.encode(stanza.toString()));
     if (after) await after();
   });
 }
