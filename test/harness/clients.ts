@@ -22,6 +22,12 @@ import { StringDecoder } from 'node:string_decoder';
 import { client as xmppClient, xml, type Client, type XmlElement, type XmppError } from '@xmpp/client';
 import type { HyphaeServer, C2sNode } from './server.js';
 
+/**
+ * What a client needs of a server: its domain and c2s endpoints. A
+ * HyphaeServer is one; so is a ProsodyServer (harness/prosody.ts).
+ */
+export type XmppEndpoint = Pick<HyphaeServer, 'domain' | 'c2s'>;
+
 export { xml };
 export type { XmlElement };
 
@@ -345,7 +351,7 @@ export class Session {
   }
 }
 
-function endpoint(server: HyphaeServer, node = 0): C2sNode {
+function endpoint(server: XmppEndpoint, node = 0): C2sNode {
   const n = server.c2s[node];
   if (!n) throw new Error(`server has no c2s node ${node} (it has ${server.c2s.length})`);
   return n;
@@ -355,7 +361,7 @@ function endpoint(server: HyphaeServer, node = 0): C2sNode {
  * Logs in with @xmpp/client. Rejects with LoginError (condition = SASL
  * failure condition, e.g. 'not-authorized') when authentication fails.
  */
-export async function login(server: HyphaeServer, opts: LoginOptions): Promise<Session> {
+export async function login(server: XmppEndpoint, opts: LoginOptions): Promise<Session> {
   const node = endpoint(server, opts.node);
   const mechanism = opts.mechanism ?? 'SCRAM-SHA-1';
   const service = opts.directTls ? `xmpps://${node.host}:${node.directTlsPort}` : `xmpp://${node.host}:${node.port}`;
@@ -412,7 +418,7 @@ export async function login(server: HyphaeServer, opts: LoginOptions): Promise<S
 }
 
 /** login() that must fail: resolves with the LoginError (and fails if the login succeeded). */
-export async function loginFails(server: HyphaeServer, opts: LoginOptions): Promise<LoginError> {
+export async function loginFails(server: XmppEndpoint, opts: LoginOptions): Promise<LoginError> {
   let s: Session;
   try {
     s = await login(server, opts);
@@ -470,7 +476,7 @@ export class RawStream {
     this.attachSocket(socket);
   }
 
-  static async connect(server: HyphaeServer, opts: RawStreamOptions = {}): Promise<RawStream> {
+  static async connect(server: XmppEndpoint, opts: RawStreamOptions = {}): Promise<RawStream> {
     const node = endpoint(server, opts.node);
     const socket = await new Promise<Socket | TLSSocket>((resolve, reject) => {
       const s = opts.directTls
@@ -626,7 +632,7 @@ export class RawStream {
 }
 
 /** Opens a raw socket to a c2s node (STARTTLS port, or direct TLS): see RawStream. */
-export function rawStream(server: HyphaeServer, opts: RawStreamOptions = {}): Promise<RawStream> {
+export function rawStream(server: XmppEndpoint, opts: RawStreamOptions = {}): Promise<RawStream> {
   return RawStream.connect(server, opts);
 }
 
