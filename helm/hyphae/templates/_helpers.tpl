@@ -231,8 +231,11 @@ server's default (5223) back: write the null that disables direct TLS. */}}
 {{- end }}
 {{- $_ := set $cfg "dataDir" (include "hyphae.dataDir" .) }}
 {{- $_ := set $cfg "tls" (dict "cert" (printf "%s/tls.crt" (include "hyphae.tlsDir" .)) "key" (printf "%s/tls.key" (include "hyphae.tlsDir" .))) }}
+{{- /* Without s2s pods the other services answer remote domains at once (<remote-server-not-found/>). */}}
 {{- if .Values.s2s.enabled }}
-{{- $_ := set $cfg "s2s" (merge (dict "port" (int .Values.s2s.port)) (deepCopy .Values.s2s.config)) }}
+{{- $_ := set $cfg "s2s" (merge (dict "enabled" true "host" "0.0.0.0" "port" (int .Values.s2s.port) "directTlsPort" nil) (deepCopy .Values.s2s.config)) }}
+{{- else }}
+{{- $_ := set $cfg "s2s" (merge (dict "enabled" false) (deepCopy (default dict .Values.s2s.config))) }}
 {{- end }}
 {{- /* Without the proxy65 Deployment the other services must not announce a proxy nobody serves. */}}
 {{- if .Values.proxy65.enabled }}

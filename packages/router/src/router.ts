@@ -162,6 +162,8 @@ export class Router {
     // leaves through us (a peer that tries is refused at the s2s edge).
     if (!this.isServed(from.domain)) return;
     this.opts.metrics.stanzas.inc({ direction: 'routed', kind: stanza.name });
+    // The bus carries no top-level namespace; the s2s stream's default is jabber:server.
+    if (stanza.attrs.xmlns === 'jabber:client') delete stanza.attrs.xmlns;
     void remote.send(from.domain, to.domain, enc.encode(stanza.toString())).then((outcome) => {
       if (outcome === 'sent' || outcome === 'bounced') return;
       this.opts.logger.warn({ to: to.domain, outcome }, 'federation unreachable');
