@@ -6,4 +6,5 @@ export { Element } from 'ltx';
 export type { StreamParserHandlers, StreamParserLimits, XmlViolation } from './types.js';
 export { defaultLimits, XmlStreamError } from './types.js';
 export { StreamParser } from './parser.js';
+export { BatchedWriter } from './writer.js';
 export { serialize, streamHeader, streamFooter, escapeText, escapeAttr } from './serialize.js';

@@ -8,12 +8,12 @@ import { TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { Element } from 'ltx';
 import { newTraceId, runWithTrace } from '@hyphae/bus';
-import { StreamParser, streamHeader, streamFooter, type XmlStreamError } from '@hyphae/xml';
+import { BatchedWriter, StreamParser, streamHeader, streamFooter, type XmlStreamError } from '@hyphae/xml';
 import { NS, StreamError, StanzaError, errorReply, iqResult, validateIq, canReplyWithError, type StreamErrorCondition } from '@hyphae/stanza';
 import { JID, prepLocal, prepResource } from '@hyphae/jid';
 import { createMechanism, type SaslMechanismServer, type SaslStep, type MechanismName } from '@hyphae/sasl';
 import type { SessionEntry } from '@hyphae/store';
-import { BatchedWriter } from './writer.js';
+
 import { Shaper } from './shaper.js';
 import type { C2sRuntime } from './runtime.js';
 

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { connect as tlsConnect, TLSSocket, type ConnectionOptions, type SecureContext } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import type { Element } from 'ltx';
-import { StreamParser, streamHeader, streamFooter, type StreamParserLimits, type XmlStreamError } from '@hyphae/xml';
+import { BatchedWriter, StreamParser, streamHeader, streamFooter, type StreamParserLimits, type XmlStreamError } from '@hyphae/xml';
 import { NS, StreamError } from '@hyphae/stanza';
 import type { Logger } from '@hyphae/observability';
 
@@ -32,36 +32,10 @@ export function isDialback(el: Element, name: 'result' | 'verify'): boolean {
   return el.name === name && el.attrs.xmlns === NS_DIALBACK;
 }
 
-/** Batches writes per event-loop turn (many stanzas, one TCP segment). */
-class Writer {
-  private chunks: Array<string | Uint8Array> = [];
-  private scheduled = false;
-  constructor(public socket: Socket) {}
-
-  write(chunk: string | Uint8Array): void {
-    this.chunks.push(chunk);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
-  }
-
-  flush(): void {
-    this.scheduled = false;
-    if (this.chunks.length === 0) return;
-    const chunks = this.chunks;
-    this.chunks = [];
-    if (this.socket.destroyed || !this.socket.writable) return;
-    this.socket.cork();
-    for (const c of chunks) this.socket.write(c);
-    this.socket.uncork();
-  }
-}
-
 export class Link {
   readonly id = randomBytes(6).toString('hex');
   socket: Socket;
-  private readonly writer: Writer;
+  private readonly writer: BatchedWriter;
   private readonly parser: StreamParser;
   private queue: Promise<void> = Promise.resolve();
   private closed = false;
@@ -79,7 +53,7 @@ export class Link {
   ) {
     this.socket = socket;
     this.secure = socket instanceof TLSSocket;
-    this.writer = new Writer(socket);
+    this.writer = new BatchedWriter(socket);
     this.parser = new StreamParser(
       {
         onStreamStart: (name, attrs) => {
@@ -189,7 +163,7 @@ export class Link {
 
   private switchTo(tls: TLSSocket): void {
     this.socket = tls;
-    this.writer.socket = tls;
+    this.writer.setSocket(tls);
     this.secure = true;
     this.restart();
     this.attach(tls);
