@@ -66,6 +66,7 @@ export class InboundStream {
   private readonly idleTimer: NodeJS.Timeout;
   private tokens: number;
   private lastRefill = performance.now();
+  private paused = false;
   private closed = false;
 
   constructor(
@@ -320,6 +321,10 @@ export class InboundStream {
     this.tokens = Math.min(rate * 2, this.tokens + ((now - this.lastRefill) / 1000) * rate);
     this.lastRefill = now;
     this.tokens -= 1;
-    if (this.tokens < 0) this.link.pauseFor(Math.ceil((-this.tokens / rate) * 1000));
+    // One pause at a time: it lasts until the bucket is back above zero.
+    if (this.tokens < 0 && !this.paused) {
+      this.paused = true;
+      this.link.pauseFor(Math.ceil((-this.tokens / rate) * 1000), () => (this.paused = false));
+    }
   }
 }

@@ -97,10 +97,13 @@ export class Link {
   }
 
   /** Pauses reading for `ms` (rate limits). */
-  pauseFor(ms: number): void {
+  pauseFor(ms: number, resumed?: () => void): void {
     const socket = this.socket;
     socket.pause();
-    setTimeout(() => socket.resume(), ms).unref();
+    setTimeout(() => {
+      socket.resume();
+      resumed?.();
+    }, ms).unref();
   }
 
   send(data: string | Element | Uint8Array): void {

@@ -56,8 +56,9 @@ export class OutboundStream {
     void this.setUp();
   }
 
+  /** Closed, or its connection is gone and the close not yet processed: the next stanza needs a new stream. */
   get isClosed(): boolean {
-    return this.state === 'closed';
+    return this.state === 'closed' || (this.state === 'ready' && (this.link?.isClosed ?? true));
   }
 
   enqueue(item: Queued): void {
@@ -65,8 +66,8 @@ export class OutboundStream {
       this.write(item);
       return;
     }
-    if (this.state === 'closed') {
-      void bounce(this.ctx, item.data, 'remote-server-not-found').finally(() => item.respond('bounced'));
+    if (this.isClosed) {
+      void bounce(this.ctx, item.data, 'remote-server-not-found', `The stream to ${this.remote} is closed`).finally(() => item.respond('bounced'));
       return;
     }
     if (this.queue.length >= this.ctx.s2s.maxQueue) {
@@ -152,6 +153,8 @@ export class OutboundStream {
     this.cleanup();
     if (wasReady) this.ctx.metrics.s2sStreams.dec({ direction: 'out', remote: this.remote });
     this.ctx.logger.debug({ local: this.local, remote: this.remote, why }, 's2s: outbound stream gone');
+    // Nothing waits once the stream is ready, but never leave a sender without an answer.
+    for (const item of this.queue.splice(0)) void bounce(this.ctx, item.data, 'remote-server-not-found', why).finally(() => item.respond('bounced'));
     this.onGone(this);
   }
 
