@@ -14,6 +14,8 @@ export interface Metrics {
   logins: Counter<'result' | 'mechanism'>;
   /** Stanzas by direction ('in'|'out') and kind ('message'|'presence'|'iq'). */
   stanzas: Counter<'direction' | 'kind'>;
+  /** Session registry lookups by the router: result 'hit' (served from its cache) or 'miss' (read from the store). */
+  routeCache: Counter<'result'>;
   /** Time from receiving a stanza to handing it to its next hop, by path ('local', 'bus', 's2s', …). */
   routingLatency: Histogram<'path'>;
   /** Bus operation latency by op ('publish', 'request', …). */
@@ -111,6 +113,12 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       name: 'hyphae_stanzas_total',
       help: 'Stanzas received and sent',
       labelNames: ['direction', 'kind'] as const,
+      registers,
+    }),
+    routeCache: new Counter({
+      name: 'hyphae_route_cache_lookups_total',
+      help: 'Session registry lookups by the router: served from its cache (hit) or read from the store (miss)',
+      labelNames: ['result'] as const,
       registers,
     }),
     routingLatency: new Histogram({

@@ -37,6 +37,8 @@ export const EVENTS = {
   sessionBound: 'xmpp.events.session.bound',
   sessionUnbound: 'xmpp.events.session.unbound',
   nodeDown: 'xmpp.events.node.down',
+  /** A bare JID's registry entries changed (bind, unbind, presence): session caches drop it. */
+  sessionChanged: 'xmpp.events.session.changed',
   accountDeleted: 'xmpp.events.account.deleted',
 } as const;
 

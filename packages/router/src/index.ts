@@ -3,6 +3,8 @@
  * Used by every edge (c2s now, s2s later).
  */
 export { Router } from './router.js';
+export { SessionCache, announceSessionChanges } from './session-cache.js';
+export type { SessionChange } from './session-cache.js';
 export type { RouterOptions, LocalSessions } from './router.js';
 export { ModuleTable } from './modules.js';
 export type { ServerModule, IqRoute, IqHandler, IqRequest, IqTarget, IqReply, Spec } from './types.js';

@@ -139,6 +139,25 @@ describe('full JID', () => {
     assert.ok(err?.getChild('error')?.getChild('service-unavailable'));
   });
 
+  test('a node that holds the session but does not acknowledge in time: the sender gets a wait error, nothing is resent', async () => {
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    // node-c is subscribed (a bus reconnect ate the request, say) but never answers;
+    // bob has sent no presence, so the bare JID rules would store the message offline.
+    const seenOnC: string[] = [];
+    w.bus.subscribe(c2sSubject('node-c'), (msg) => void seenOnC.push(dec.decode(msg.data)));
+    await w.stores.sessions.bind('bob@example.org', { resource: 'desk', sessionId: 'c1', node: 'node-c', priority: 0, available: false, boundAt: 0 });
+    await w.router.route(parse("<message from='alice@example.org/phone' to='bob@example.org/desk' type='chat' id='m3'><body>hi</body></message>"), alice);
+    await new Promise((r) => setTimeout(r, 700));
+    await settle();
+    const [err] = got(w.local, a);
+    assert.equal(err?.attrs.type, 'error', 'the sender is told');
+    assert.equal(err?.attrs.id, 'm3');
+    assert.equal(err?.getChild('error')?.attrs.type, 'wait');
+    assert.ok(err?.getChild('error')?.getChild('internal-server-error'), err?.toString());
+    assert.equal(seenOnC.length, 1, 'sent once: it may have reached the session');
+    assert.equal(got(w.local, a).length, 1, 'one answer, not also the bare JID rules\' service-unavailable');
+  });
+
   test('a session gone on its node: chat falls back to the bare JID rules', async () => {
     await bindSession('alice@example.org', 'phone', 'node-a');
     const gone = await bindSession('bob@example.org', 'desk', 'node-b');

@@ -13,6 +13,7 @@ import { Element } from 'ltx';
 import { JID, tryParseJid } from '@hyphae/jid';
 import { StanzaError, errorReply, iqResult, canReplyWithError } from '@hyphae/stanza';
 import { NoRespondersError, type Bus, type Headers } from '@hyphae/bus';
+import { SessionCache } from './session-cache.js';
 import type { Stores, SessionEntry } from '@hyphae/store';
 import type { Logger, Metrics } from '@hyphae/observability';
 import { H, c2sSubject, type Ack } from './delivery.js';
@@ -45,11 +46,20 @@ export interface RouterOptions {
   components?: readonly Component[];
   /** The s2s service (federation); without it, remote domains get <remote-server-not-found/>. */
   remote?: RemoteDomains;
+  /** How long a cached registry answer may be used without an invalidation (default 5 s; 0: no cache). */
+  sessionCacheTtlMs?: number;
 }
 
 const enc = new TextEncoder();
 /** Pause before the one retry of a delivery that met "no responders". */
 const NO_RESPONDERS_RETRY_MS = 250;
+
+/**
+ * What became of one delivery: the session took it; the session is gone (its
+ * node said so, or nobody holds its subject); or its node did not answer in
+ * time, so the stanza may or may not have reached it.
+ */
+type Outcome = 'delivered' | 'gone' | 'unanswered';
 const CHAT_STATES = 'http://jabber.org/protocol/chatstates';
 
 function isIqReply(v: unknown): v is IqReply {
@@ -61,12 +71,27 @@ export class Router {
   readonly modules: ModuleTable;
   private local: LocalSessions | undefined;
   private readonly timeoutMs: number;
+  /** The session registry as routing reads it (cached; see session-cache.ts). */
+  private readonly sessions: SessionCache;
 
   constructor(private readonly opts: RouterOptions) {
     this.domains = new Set(opts.domains);
     this.modules = new ModuleTable(opts.modules);
     this.local = opts.local;
     this.timeoutMs = opts.deliveryTimeoutMs ?? 10_000;
+    // Label children resolved once: this runs for every routed stanza.
+    const hits = opts.metrics.routeCache.labels({ result: 'hit' });
+    const misses = opts.metrics.routeCache.labels({ result: 'miss' });
+    this.sessions = new SessionCache(opts.stores.sessions, {
+      ttlMs: opts.sessionCacheTtlMs ?? 5_000,
+      maxEntries: 100_000,
+      onLookup: (hit) => (hit ? hits : misses).inc(),
+    }).attach(opts.bus);
+  }
+
+  /** Stops listening for registry changes. */
+  close(): void {
+    this.sessions.detach();
   }
 
   setLocal(local: LocalSessions): void {
@@ -196,7 +221,7 @@ export class Router {
       }
       return this.handleIq(stanza, from, to, 'account');
     }
-    const sessions = await this.opts.stores.sessions.list(to.toBareString());
+    const sessions = await this.sessions.list(to.toBareString());
     if (stanza.name === 'message') return this.messageToBare(stanza, from, to, sessions, 0);
     if (stanza.name === 'presence') {
       // Directed presence to a bare JID goes to every available resource
@@ -232,26 +257,32 @@ export class Router {
     }
     if (targets.length === 0) {
       if (type === 'headline') return;
+      // Never store offline (or refuse) on a cached answer: read the registry itself.
+      if (attempt === 0) return this.retryBare(stanza, from, to);
       return this.offline(stanza, from, to);
     }
     const bare = to.toBareString();
     const data = enc.encode(stanza.toString());
     let pending = targets.length;
     let delivered = 0;
+    let unanswered = 0;
     for (const s of targets) {
-      this.deliver(stanza, data, bare, s, (ok) => {
-        if (ok) delivered++;
-        if (--pending === 0 && delivered === 0) {
-          // Every chosen resource vanished meanwhile: look again once.
-          if (attempt === 0) void this.retryBare(stanza, from, to);
-          else void this.bounce(stanza, from, new StanzaError('service-unavailable'));
-        }
+      this.deliver(stanza, data, bare, s, (outcome) => {
+        if (outcome === 'delivered') delivered++;
+        if (outcome === 'unanswered') unanswered++;
+        if (--pending > 0 || delivered > 0) return;
+        // A node that did not answer may have delivered it: resending could
+        // duplicate (and reorder), storing offline could hide it. Tell the sender.
+        if (unanswered > 0) void this.bounce(stanza, from, notAnswered());
+        // Every chosen resource vanished meanwhile: look again once.
+        else if (attempt === 0) void this.retryBare(stanza, from, to);
+        else void this.bounce(stanza, from, new StanzaError('service-unavailable'));
       });
     }
   }
 
   private async retryBare(stanza: Element, from: JID, to: JID): Promise<void> {
-    const sessions = await this.opts.stores.sessions.list(to.toBareString());
+    const sessions = await this.sessions.fresh(to.toBareString());
     return this.messageToBare(stanza, from, to, sessions, 1);
   }
 
@@ -288,7 +319,7 @@ export class Router {
    * user (subscription requests, pushes do their own addressing).
    */
   async deliverToResources(stanza: Element, bare: string, opts: { all?: boolean } = {}): Promise<number> {
-    const sessions = await this.opts.stores.sessions.list(bare);
+    const sessions = await this.sessions.list(bare);
     const data = enc.encode(stanza.toString());
     let n = 0;
     for (const s of sessions) {
@@ -301,7 +332,7 @@ export class Router {
 
   /** Writes `stanza` (as it is) to one session of `bare`; false when that resource is not bound. */
   async deliverToSession(stanza: Element, bare: string, resource: string): Promise<boolean> {
-    const entry = await this.opts.stores.sessions.get(bare, resource);
+    const entry = await this.sessions.get(bare, resource);
     if (!entry) return false;
     this.deliver(stanza, enc.encode(stanza.toString()), bare, entry, () => undefined);
     return true;
@@ -311,11 +342,16 @@ export class Router {
 
   private async toFull(stanza: Element, from: JID, to: JID, attempt: number): Promise<void> {
     const bare = to.toBareString();
-    const entry = await this.opts.stores.sessions.get(bare, to.resource);
+    // The retry after a "gone" reads the registry itself.
+    const entry = attempt === 0 ? await this.sessions.get(bare, to.resource) : null;
     if (entry && attempt === 0) {
       const data = enc.encode(stanza.toString());
-      this.deliver(stanza, data, bare, entry, (ok) => {
-        if (!ok) void this.toFull(stanza, from, to, attempt + 1);
+      this.deliver(stanza, data, bare, entry, (outcome) => {
+        if (outcome === 'gone') void this.toFull(stanza, from, to, attempt + 1);
+        // Not "no such resource" (§8.5.3.2): the session is registered, its node
+        // did not answer (a bus reconnect). The sender learns it, rather than the
+        // message going to the bare JID's handling (offline storage).
+        else if (outcome === 'unanswered') void this.bounce(stanza, from, notAnswered());
       });
       return;
     }
@@ -327,7 +363,7 @@ export class Router {
         if (type === 'groupchat') return this.bounce(stanza, from, new StanzaError('service-unavailable'));
         // normal/chat: treated as if addressed to the bare JID.
         if (!(await this.accountExists(to))) return this.bounce(stanza, from, new StanzaError('service-unavailable'));
-        return this.messageToBare(stanza, from, to.bare(), await this.opts.stores.sessions.list(bare), attempt);
+        return this.messageToBare(stanza, from, to.bare(), attempt === 0 ? await this.sessions.list(bare) : await this.sessions.fresh(bare), attempt);
       case 'iq':
         if (type === 'result' || type === 'error') return;
         return this.bounce(stanza, from, new StanzaError('service-unavailable'));
@@ -339,23 +375,24 @@ export class Router {
   // --- delivery ------------------------------------------------------------
 
   /**
-   * Hands `data` to the node holding `entry`. `done(false)` means the session
-   * was gone (or the node did not answer) and the caller should fall back.
+   * Hands `data` to the node holding `entry` and tells `done` what became of
+   * it: on 'gone' the caller falls back (RFC 6121 §8.5), on 'unanswered' it
+   * answers the sender (DESIGN.md invariant 2).
    * Presence is fire-and-forget: its loss is covered by the unavailable
    * presence broadcast when a session ends.
    */
-  private deliver(stanza: Element, data: Uint8Array, bare: string, entry: SessionEntry, done: (ok: boolean) => void): void {
+  private deliver(stanza: Element, data: Uint8Array, bare: string, entry: SessionEntry, done: (outcome: Outcome) => void): void {
     const { metrics } = this.opts;
     metrics.stanzas.inc({ direction: 'routed', kind: stanza.name });
     if (entry.node === this.opts.nodeId && this.local) {
-      done(this.local.deliver(entry.sessionId, data));
+      done(this.local.deliver(entry.sessionId, data) ? 'delivered' : 'gone');
       return;
     }
     const subject = c2sSubject(entry.node);
     const headers: Headers = { [H.sid]: entry.sessionId, [H.origin]: this.opts.nodeId };
     if (stanza.name === 'presence') {
       this.opts.bus.publish(subject, data, headers);
-      done(true);
+      done('delivered');
       return;
     }
     const attempt = (retry: boolean) => {
@@ -363,7 +400,7 @@ export class Router {
       this.opts.bus.request(subject, data, { headers, timeoutMs: this.timeoutMs }).then(
         (reply) => {
           metrics.busLatency.observe({ op: 'deliver' }, (performance.now() - started) / 1000);
-          done((reply.headers[H.ack] as Ack | undefined) !== 'gone');
+          done((reply.headers[H.ack] as Ack | undefined) === 'gone' ? 'gone' : 'delivered');
         },
         (err: unknown) => {
           if (retry && err instanceof NoRespondersError) {
@@ -372,8 +409,13 @@ export class Router {
             setTimeout(() => attempt(false), NO_RESPONDERS_RETRY_MS);
             return;
           }
-          this.opts.logger.warn({ err, bare, node: entry.node }, 'delivery failed; falling back');
-          done(false);
+          if (err instanceof NoRespondersError) {
+            // Nobody holds the node's subject: the node is gone, and its sessions with it.
+            done('gone');
+            return;
+          }
+          this.opts.logger.warn({ err, bare, node: entry.node }, 'delivery not acknowledged');
+          done('unanswered');
         },
       );
     };
@@ -429,4 +471,9 @@ export class Router {
   private async accountExists(jid: JID): Promise<boolean> {
     return (await this.opts.stores.accounts.get(jid.domain, jid.local)) !== null;
   }
+}
+
+/** RFC 6120 §8.3.3.5, type 'wait': the holder of the session did not acknowledge the stanza. */
+function notAnswered(): StanzaError {
+  return new StanzaError('internal-server-error', 'The recipient\'s connection manager did not answer in time; try again', { type: 'wait' });
 }

@@ -15,6 +15,7 @@ import { startMuc, type MucService } from '@hyphae/muc';
 import { startProxy65, type Proxy65Service } from '@hyphae/proxy65';
 import { startS2s, type S2sService } from '@hyphae/s2s';
 import { createAdmin, adminHttpHandler, ADMIN_PREFIX } from '@hyphae/admin';
+import { announceSessionChanges } from '@hyphae/router';
 
 export const SERVICES = ['c2s', 'sm', 'roster', 'muc', 'proxy65', 's2s'] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -87,6 +88,8 @@ export async function startProcess(config: HyphaeConfig, services: readonly Serv
   for (const key of ['accounts', 'sessions', 'rosters', 'offline', 'presence', 'rooms', 'coordination'] as const) {
     (stores as unknown as Record<string, object>)[key] = instrumentMethods(stores[key], key, metrics.storeLatency);
   }
+  // Every registry write announces the bare JID, so the routers' session caches drop it.
+  stores.sessions = announceSessionChanges(stores.sessions, bus);
 
   const sm = services.includes('sm') ? await startSm({ config, bus, stores, logger, metrics }) : null;
   const roster = services.includes('roster') ? await startRoster({ config, bus, stores, logger, metrics }) : null;

@@ -1,0 +1,171 @@
+/**
+ * The router's view of the session registry, cached (DESIGN.md "Fast path
+ * for chat": the registry is cached, invalidated by events). In a cluster
+ * every registry read is a Redis round trip; a chat between two online
+ * users reads the same few bare JIDs over and over, and they change only
+ * when a session binds, ends, or changes its presence.
+ *
+ * Invalidation: every write to the registry goes through
+ * `announceSessionChanges`, which publishes the bare JID on
+ * `xmpp.events.session.changed` once the write is done; each cache drops
+ * that entry. A node's death (`xmpp.events.node.down`) drops everything.
+ * A read that was in flight when an invalidation arrived is not cached
+ * (a generation per entry), and entries expire after `ttlMs` anyway, so a
+ * lost event (a bus reconnect) costs at most that long.
+ *
+ * What a stale entry can do, and why it is safe: a message may go to a
+ * session that has just ended — its node answers "gone" and the router
+ * reads the registry again (`fresh`) before falling back; a decision that
+ * no resource is available (offline storage, an error) is never taken on
+ * cached data.
+ */
+import type { Bus, Subscription } from '@hyphae/bus';
+import type { SessionEntry, SessionStore } from '@hyphae/store';
+import { EVENTS, decodeEvent, encodeEvent } from './delivery.js';
+
+export interface SessionChange {
+  bare: string;
+}
+
+interface Entry {
+  sessions: SessionEntry[];
+  expires: number;
+}
+
+export interface CacheCounters {
+  hits: number;
+  misses: number;
+}
+
+export class SessionCache {
+  private readonly entries = new Map<string, Entry>();
+  /** Bumped by every invalidation of a bare JID (and all of them by `clear`). */
+  private readonly generations = new Map<string, number>();
+  private epoch = 0;
+  private readonly subs: Subscription[] = [];
+  readonly counters: CacheCounters = { hits: 0, misses: 0 };
+
+  constructor(
+    private readonly store: SessionStore,
+    private readonly opts: { ttlMs: number; maxEntries: number; now?: () => number; onLookup?: (hit: boolean) => void },
+  ) {}
+
+  /** Listens for registry changes on the bus. */
+  attach(bus: Bus): this {
+    this.subs.push(
+      bus.subscribe(EVENTS.sessionChanged, (msg) => this.invalidate(decodeEvent<SessionChange>(msg.data).bare)),
+      bus.subscribe(EVENTS.nodeDown, () => this.clear()),
+    );
+    return this;
+  }
+
+  detach(): void {
+    for (const s of this.subs.splice(0)) s.unsubscribe();
+  }
+
+  private now(): number {
+    return this.opts.now ? this.opts.now() : Date.now();
+  }
+
+  /** The sessions of `bare`, from the cache when it holds them. */
+  async list(bare: string): Promise<SessionEntry[]> {
+    return this.cached(bare) ?? this.fresh(bare);
+  }
+
+  /** One session of `bare` (from the cached list; a resource not in it is looked up afresh). */
+  async get(bare: string, resource: string): Promise<SessionEntry | null> {
+    const hit = this.cached(bare)?.find((s) => s.resource === resource);
+    if (hit) return hit;
+    return (await this.fresh(bare)).find((s) => s.resource === resource) ?? null;
+  }
+
+  /** The cached sessions of `bare`, counting the lookup as a hit or a miss. */
+  private cached(bare: string): SessionEntry[] | undefined {
+    const e = this.entries.get(bare);
+    const hit = e !== undefined && e.expires > this.now();
+    if (hit) this.counters.hits++;
+    else this.counters.misses++;
+    this.opts.onLookup?.(hit);
+    return hit ? e.sessions : undefined;
+  }
+
+  /** Reads the registry (bypassing the cache) and caches the answer. */
+  async fresh(bare: string): Promise<SessionEntry[]> {
+    const gen = this.generation(bare);
+    const sessions = await this.store.list(bare);
+    // An invalidation while the read was in flight: the answer may predate the change.
+    if (this.generation(bare) === gen) {
+      if (this.entries.size >= this.opts.maxEntries) this.evict();
+      this.entries.set(bare, { sessions, expires: this.now() + this.opts.ttlMs });
+    }
+    return sessions;
+  }
+
+  invalidate(bare: string): void {
+    this.entries.delete(bare);
+    this.generations.set(bare, (this.generations.get(bare) ?? 0) + 1);
+    // Generations only need to outlive reads in flight; keep the map small.
+    if (this.generations.size > this.opts.maxEntries) this.generations.clear();
+  }
+
+  clear(): void {
+    this.entries.clear();
+    this.generations.clear();
+    this.epoch++;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private generation(bare: string): string {
+    return `${this.epoch}.${this.generations.get(bare) ?? 0}`;
+  }
+
+  /** Drops the oldest tenth (Map order is insertion order). */
+  private evict(): void {
+    let n = Math.max(1, Math.floor(this.opts.maxEntries / 10));
+    for (const k of this.entries.keys()) {
+      this.entries.delete(k);
+      if (--n === 0) break;
+    }
+  }
+}
+
+/**
+ * Wraps a session registry so that every successful write announces the
+ * bare JID it changed on the bus (after the write, so a cache that drops
+ * the entry and reads again sees the change).
+ */
+export function announceSessionChanges(store: SessionStore, bus: Bus): SessionStore {
+  const announce = (bare: string): void => bus.publish(EVENTS.sessionChanged, encodeEvent({ bare } satisfies SessionChange));
+  return {
+    async bind(bare, entry) {
+      const replaced = await store.bind(bare, entry);
+      announce(bare);
+      return replaced;
+    },
+    async unbind(bare, resource, sessionId) {
+      const removed = await store.unbind(bare, resource, sessionId);
+      if (removed) announce(bare);
+      return removed;
+    },
+    async update(bare, resource, sessionId, patch) {
+      const changed = await store.update(bare, resource, sessionId, patch);
+      if (changed) announce(bare);
+      return changed;
+    },
+    async purgeNode(node) {
+      const removed = await store.purgeNode(node);
+      for (const bare of new Set(removed.map((s) => s.bare))) announce(bare);
+      return removed;
+    },
+    get: (bare, resource) => store.get(bare, resource),
+    list: (bare) => store.list(bare),
+    heartbeat: (node, ttlMs) => store.heartbeat(node, ttlMs),
+    nodes: () => store.nodes(),
+    sessionsOf: (node) => store.sessionsOf(node),
+    lease: (name, holder, ttlMs) => store.lease(name, holder, ttlMs),
+    count: () => store.count(),
+  };
+}
