@@ -33,13 +33,13 @@
  * As another user nothing special is needed: every file is ours.
  */
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@hyphae/testkit';
 import type { TestContext } from 'node:test';
 import type { C2sNode } from './server.js';
+import { exited, isRunning, probeStream, readText, terminate } from './child.js';
 
 const PROSODY_BIN = process.env.HYPHAE_PROSODY ?? 'prosody';
 const PROSODYCTL_BIN = process.env.HYPHAE_PROSODYCTL ?? 'prosodyctl';
@@ -83,6 +83,10 @@ export interface ProsodyOptions {
   extraConfig?: string;
   /** Lua appended inside the VirtualHost section. */
   extraHostConfig?: string;
+  /** XEP-0077 in-band registration (mod_register; loopback is on Prosody's registration allowlist, so unthrottled). Default false. */
+  registration?: boolean;
+  /** Lowest level written to the log file (default debug; the load tool uses warn). */
+  logLevel?: 'debug' | 'info' | 'warn' | 'error';
 }
 
 export interface ProsodyServer {
@@ -239,7 +243,7 @@ function writeConfig(
   // Outside certs/, which Prosody indexes looking for host certificates.
   const caFile = join(dir, 'test-ca.pem');
   const trustCa = opts.trustCa ?? true;
-  const modules = [...BASE_MODULES, ...(opts.modules ?? [])];
+  const modules = [...BASE_MODULES, ...(opts.registration ? ['register'] : []), ...(opts.modules ?? [])];
   const routes = Object.entries(opts.staticRoutes ?? {})
     .map(
       ([domain, r]) =>
@@ -256,7 +260,7 @@ function writeConfig(
     `plugin_paths = { ${lua(join(dir, 'plugins'))} }`,
     `installer_plugin_path = ${lua(join(dir, 'custom_plugins'))}`,
     `certificates = ${lua(certs)}`,
-    `log = { { levels = { min = "debug" }, to = "file", filename = ${lua(logPath)} } }`,
+    `log = { { levels = { min = ${lua(opts.logLevel ?? 'debug')} }, to = "file", filename = ${lua(logPath)} } }`,
     '',
     'interfaces = { "127.0.0.1" }',
     'local_interfaces = { "127.0.0.1" }',
@@ -274,7 +278,7 @@ function writeConfig(
     'modules_disabled = { "admin_shell", "admin_telnet", "admin_socket", "http", "bosh", "websocket" }',
     'authentication = "internal_hashed"',
     'storage = "internal"',
-    'allow_registration = false',
+    `allow_registration = ${opts.registration ? 'true' : 'false'}`,
     'c2s_require_encryption = true',
     's2s_require_encryption = true',
     `s2s_secure_auth = ${opts.s2sSecureAuth ? 'true' : 'false'}`,
@@ -299,52 +303,6 @@ function writeConfig(
 }
 
 // ---------------------------------------------------------------------------
-
-function readLog(path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return '';
-  }
-}
-
-function isRunning(c: ChildProcess): boolean {
-  return c.exitCode === null && c.signalCode === null;
-}
-
-function exited(c: ChildProcess): Promise<void> {
-  if (!isRunning(c)) return Promise.resolve();
-  c.ref();
-  return new Promise((resolve) => c.once('exit', () => resolve()));
-}
-
-/**
- * One readiness probe on the c2s port: a stream header for `domain` must be
- * answered by a stream header from `domain` (so it is our Prosody, not
- * whoever else took the port). Never rejects.
- */
-function probeStream(port: number, domain: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = netConnect({ host: '127.0.0.1', port });
-    let reply = '';
-    const done = (ok: boolean): void => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(1_000, () => done(false));
-    sock.once('error', () => done(false));
-    sock.once('close', () => done(false));
-    sock.once('connect', () =>
-      sock.write(
-        `<?xml version='1.0'?><stream:stream to='${domain}' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`,
-      ),
-    );
-    sock.on('data', (b: Buffer) => {
-      reply += b.toString('utf8');
-      if (/<stream:features[\s>]/.test(reply)) done(new RegExp(`from=['"]${domain.replace(/\./g, '\\.')}['"]`).test(reply));
-    });
-  });
-}
 
 function runProsodyctl(configPath: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -409,7 +367,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyServer>
         await exited(c);
         throw new Error(`prosody exited (code ${c.exitCode}, signal ${c.signalCode}) before it was ready:\n${tail(server.log())}`);
       }
-      const log = readLog(layout.logPath);
+      const log = readText(layout.logPath);
       if (/Failed to open server port/.test(log)) {
         c.kill('SIGKILL');
         await exited(c);
@@ -452,27 +410,11 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyServer>
     },
     addUser: (user, password) => runProsodyctl(layout.configPath, ['register', user, opts.domain, password]),
     running: () => child !== undefined && isRunning(child),
-    log: () => readLog(layout.logPath) + (output ? `\n--- prosody stdout/stderr ---\n${output}` : ''),
+    log: () => readText(layout.logPath) + (output ? `\n--- prosody stdout/stderr ---\n${output}` : ''),
     async stop() {
       if (stopped) return;
       stopped = true;
-      const c = child;
-      if (c && isRunning(c)) {
-        const done = exited(c);
-        c.kill('SIGTERM');
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          done,
-          new Promise<void>((resolve) => {
-            timer = setTimeout(() => {
-              c.kill('SIGKILL');
-              resolve();
-            }, STOP_GRACE_MS);
-          }),
-        ]);
-        clearTimeout(timer);
-        await done;
-      }
+      if (child) await terminate(child, STOP_GRACE_MS);
       removeDir();
     },
   };

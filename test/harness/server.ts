@@ -21,6 +21,8 @@ import { freePort, hasBinary, startNats, startRedis, type ServerProcess } from '
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 /** The server binary; HYPHAE_BIN overrides it. */
 export const HYPHAE_BIN = process.env.HYPHAE_BIN ?? join(REPO_ROOT, 'services/hyphae/dist/main.js');
+/** Key of the `env` option whose value (space-separated) goes before the script on each server's node command line. */
+export const NODE_ARGS = 'HYPHAE_HARNESS_NODE_ARGS';
 
 const READY_DEADLINE_MS = 45_000;
 const STOP_GRACE_MS = 10_000;
@@ -404,8 +406,11 @@ class HyphaeProcess {
       env[k] = v;
     }
     Object.assign(env, this.env);
-    this.push(`--- spawn hyphae ${this.role} --config ${this.configPath}`);
-    const child = spawn(process.execPath, [HYPHAE_BIN, this.role, '--config', this.configPath], {
+    // Node flags that NODE_OPTIONS refuses (--cpu-prof): given in `env` under NODE_ARGS, put on the command line.
+    const nodeArgs = (env[NODE_ARGS] ?? '').split(' ').filter((a) => a !== '');
+    delete env[NODE_ARGS];
+    this.push(`--- spawn hyphae ${this.role} --config ${this.configPath}${nodeArgs.length ? ` (node ${nodeArgs.join(' ')})` : ''}`);
+    const child = spawn(process.execPath, [...nodeArgs, HYPHAE_BIN, this.role, '--config', this.configPath], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
