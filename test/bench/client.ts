@@ -36,6 +36,7 @@ export const NS = {
   muc: 'http://jabber.org/protocol/muc',
   mucUser: 'http://jabber.org/protocol/muc#user',
   mucOwner: 'http://jabber.org/protocol/muc#owner',
+  roster: 'jabber:iq:roster',
 } as const;
 
 export interface Endpoint {
@@ -83,6 +84,8 @@ export interface LoginOptions {
   mechanism?: ScramMechanism;
   /** Send initial presence after binding (default true). */
   presence?: boolean;
+  /** Get the roster before the initial presence, as RFC 6121 §2.2 clients do (default true). */
+  roster?: boolean;
 }
 
 /** Milliseconds of each login step (from the TCP connect on). */
@@ -91,6 +94,8 @@ export interface LoginTimings {
   tls: number;
   auth: number;
   bind: number;
+  /** Roster get round trip (0 when not asked). */
+  roster: number;
   total: number;
 }
 
@@ -117,6 +122,8 @@ export class BenchClient {
   rxAt = 0;
   bytesIn = 0;
   bytesOut = 0;
+  /** The roster from the login's roster get (contact → subscription). */
+  roster = new Map<string, string>();
   /** Hot path: sees each element's text first; returns true when it took it. */
   fast: ((xml: string) => boolean) | null = null;
   /** Parsed elements nobody waited for. */
@@ -375,9 +382,21 @@ export class BenchClient {
     features = await this.authenticate(features, o.username, o.password, o.mechanism ?? 'SCRAM-SHA-1');
     const tAuth = nowNs();
     await this.bind(features, o.resource);
-    if (o.presence !== false) this.send('<presence/>');
     const tBind = nowNs();
-    return { connect: ms(t0, tConnect), tls: ms(tConnect, tTls), auth: ms(tTls, tAuth), bind: ms(tAuth, tBind), total: ms(t0, tBind) };
+    if (o.roster !== false) this.roster = await this.getRoster();
+    const tRoster = nowNs();
+    if (o.presence !== false) this.send('<presence/>');
+    return { connect: ms(t0, tConnect), tls: ms(tConnect, tTls), auth: ms(tTls, tAuth), bind: ms(tAuth, tBind), roster: ms(tBind, tRoster), total: ms(t0, tRoster) };
+  }
+
+  /** RFC 6121 §2.2 roster get: contact bare JID → subscription. */
+  async getRoster(): Promise<Map<string, string>> {
+    const id = nextId('roster');
+    const el = await this.iq(`<iq type="get" id="${id}"><query xmlns="${NS.roster}"/></iq>`, id, 'the roster');
+    if (el.attrs.type !== 'result') throw new XmppError(`roster get failed: ${el.toString().slice(0, 300)}`, errorCondition(el));
+    const out = new Map<string, string>();
+    for (const item of el.getChild('query', NS.roster)?.getChildren('item') ?? []) out.set(String(item.attrs.jid), String(item.attrs.subscription ?? 'none'));
+    return out;
   }
 
   /**

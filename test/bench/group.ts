@@ -16,9 +16,20 @@ import { BenchClient, NS, errorCondition, loginClient, nextId, nowNs, type Endpo
 import type { ScramMechanism } from './scram.js';
 import { attr, escapeXml } from './framing.js';
 import { mapLimit } from './provision.js';
-import { encodeHistogram, newHistogram } from './stats.js';
+import { encodeHistogram, newHistogram, recordMs } from './stats.js';
 
 export const BODY_MARK = 'hyb1 ';
+
+/**
+ * The contacts of member `i` of `n`: its ring neighbours i±1 … i±k/2, so
+ * that contact lists are symmetric (a roster of mutual subscriptions) and
+ * every member has k of them (k even, n > k).
+ */
+export function contactsOf(i: number, n: number, k: number): number[] {
+  const out: number[] = [];
+  for (let d = 1; d <= k / 2; d++) out.push((i + d) % n, (i - d + n) % n);
+  return out;
+}
 
 export interface Member {
   idx: number;
@@ -54,9 +65,23 @@ export interface JoinOutcome {
   configureMs?: number;
 }
 
+/**
+ * What a send phase sends:
+ * - groupchat: `<message type="groupchat">` to `room`, delivered to every occupant;
+ * - chat: `<message type="chat">` to a contact's bare JID, the contacts of a sender taken in turn;
+ * - presence: a presence broadcast (RFC 6121 §4.4.2) with the mark in `<status/>`, delivered to every contact.
+ */
+export type SendKind = 'groupchat' | 'chat' | 'presence';
+
 export interface SendPlan {
+  kind: SendKind;
   run: string;
+  /** groupchat: the room's bare JID. */
   room: string;
+  /** chat: every member's bare JID, by index (recipients are `contactsOf(sender)`). */
+  jids: string[];
+  /** chat and presence: contacts per member (see contactsOf). */
+  contacts: number;
   /** Indices of this group's senders. */
   senders: number[];
   /** This group's share of the offered rate, messages/s. */
@@ -92,6 +117,26 @@ export interface Progress {
   elu: number;
   /** Bytes queued in user space on the sockets (write backpressure). */
   writeQueueBytes: number;
+}
+
+/** What a login wave did in one worker (histograms of ms steps, encoded). */
+export interface WaveOutcome {
+  attempted: number;
+  completed: number;
+  failed: number;
+  errors: Record<string, number>;
+  /** total, connect, tls, auth, bind, roster: encoded µs histograms. */
+  hist: Record<string, string>;
+  firstDoneNs: number;
+  lastDoneNs: number;
+}
+
+function finishWave(out: WaveOutcome, steps: Record<string, Histogram>): WaveOutcome {
+  for (const [k, h] of Object.entries(steps)) {
+    out.hist[k] = encodeHistogram(h);
+    h.destroy();
+  }
+  return out;
 }
 
 export interface GroupStats {
@@ -140,6 +185,11 @@ class Occupant {
   roomPresences = 0;
   join: JoinWait | null = null;
   room = '';
+  /** Contacts (bare JIDs) this occupant has asked for a subscription. */
+  readonly subscribing = new Set<string>();
+  /** Available presences received from contacts (not rooms), and the distinct contacts they came from. */
+  contactPresences = 0;
+  readonly contactsSeen = new Set<string>();
   disconnectReason: string | null = null;
   constructor(
     readonly m: Member,
@@ -151,6 +201,8 @@ class Occupant {
 
 export class ClientGroup {
   private init!: GroupInit;
+  /** Approve subscription requests and ask back (the presence scenario's roster setup). */
+  private autoAccept = false;
   private readonly members = new Map<number, Occupant>();
   private run = '';
   private warmupEndNs = 0;
@@ -242,10 +294,17 @@ export class ClientGroup {
   /** Hot path: room messages and presences. */
   private fast(o: Occupant, c: BenchClient, xml: string): boolean {
     if (xml.startsWith('<message')) {
-      if (attr(xml, 'type') !== 'groupchat') return false; // errors and the rest: slow path
+      const type = attr(xml, 'type');
+      if (type === 'chat') {
+        const at = xml.indexOf('<body>');
+        if (at < 0 || !xml.startsWith(BODY_MARK, at + 6)) return false;
+        this.delivery(o, c, xml, at + 6 + BODY_MARK.length, '</body>');
+        return true;
+      }
+      if (type !== 'groupchat') return false; // errors and the rest: slow path
       const bodyAt = xml.indexOf('<body>');
       if (bodyAt >= 0 && xml.startsWith(BODY_MARK, bodyAt + 6)) {
-        this.delivery(o, c, xml, bodyAt + 6 + BODY_MARK.length);
+        this.delivery(o, c, xml, bodyAt + 6 + BODY_MARK.length, '</body>');
         return true;
       }
       if (bodyAt < 0 && xml.includes('<subject')) {
@@ -259,7 +318,21 @@ export class ClientGroup {
     if (xml.startsWith('<presence')) {
       const from = attr(xml, 'from');
       const type = attr(xml, 'type');
-      if (type === 'error' || !from || !o.room || !from.startsWith(`${o.room}/`)) return false;
+      if (type === 'error' || !from) return false;
+      if (!o.room || !from.startsWith(`${o.room}/`)) {
+        // A contact's presence (subscription requests and the rest go to the slow path).
+        if (type !== undefined && type !== 'unavailable') return false;
+        // RFC 6121 §4.2.2 and §4.4.2: the user's own resources get its presence too; not a contact's.
+        if (from.startsWith(`${o.m.username}@`)) return true;
+        const at = xml.indexOf('<status>');
+        if (at >= 0 && xml.startsWith(BODY_MARK, at + 8)) this.delivery(o, c, xml, at + 8 + BODY_MARK.length, '</status>');
+        else if (type === undefined) {
+          o.contactPresences++;
+          const slash = from.indexOf('/');
+          o.contactsSeen.add(slash < 0 ? from : from.slice(0, slash));
+        }
+        return true;
+      }
       if (type === undefined) o.roomPresences++;
       const j = o.join;
       if (j && j.selfAt === 0 && from === `${j.room}/${j.nick}` && (xml.includes("code='110'") || xml.includes('code="110"'))) {
@@ -272,8 +345,8 @@ export class ClientGroup {
     return false;
   }
 
-  private delivery(o: Occupant, c: BenchClient, xml: string, at: number): void {
-    const end = xml.indexOf('</body>', at);
+  private delivery(o: Occupant, c: BenchClient, xml: string, at: number, endTag: string): void {
+    const end = xml.indexOf(endTag, at);
     const f = xml.slice(at, end).split(' ');
     if (f[0] !== this.run) {
       this.stray++;
@@ -322,6 +395,29 @@ export class ClientGroup {
       }
       return;
     }
+    if (el.name === 'presence' && type === 'subscribe' && this.autoAccept) {
+      // RFC 6121 §3.1.4 approve, and §3.1.1 ask back unless already subscribed or asked.
+      const from = String(el.attrs.from ?? '').split('/')[0] as string;
+      const c2 = escapeXml(from);
+      c.send(`<presence to="${c2}" type="subscribed"/>`);
+      const sub = c.roster.get(from);
+      if (sub !== 'to' && sub !== 'both' && !o.subscribing.has(from)) {
+        o.subscribing.add(from);
+        c.send(`<presence to="${c2}" type="subscribe"/>`);
+      }
+      return;
+    }
+    if (el.name === 'iq' && type === 'set' && el.getChild('query', NS.roster)) {
+      // RFC 6121 §2.1.6 roster push: keep the roster, acknowledge.
+      for (const item of el.getChild('query', NS.roster)?.getChildren('item') ?? []) {
+        const sub = String(item.attrs.subscription ?? 'none');
+        if (sub === 'remove') c.roster.delete(String(item.attrs.jid));
+        else c.roster.set(String(item.attrs.jid), sub);
+      }
+      c.send(`<iq type="result" id="${escapeXml(String(el.attrs.id ?? ''))}"/>`);
+      return;
+    }
+    if (el.name === 'presence' && (type === 'subscribed' || type === 'unsubscribe' || type === 'unsubscribed')) return;
     if (el.name === 'iq' && (type === 'get' || type === 'set')) {
       // A real client answers every request: pings with a result, the rest with an error.
       const id = escapeXml(String(el.attrs.id ?? ''));
@@ -390,6 +486,126 @@ export class ClientGroup {
     return this.enter(this.occupant(a.idx), a.room, a.nick, true);
   }
 
+  /**
+   * Mutual subscriptions (RFC 6121 §3.1) for the pairs whose first member
+   * lives here: it asks, the other side approves and asks back (autoAccept
+   * on every group). Pairs already `both` in the login's roster are skipped.
+   */
+  subscribe(a: { pairs: Array<[number, number]>; jids: string[] }): { asked: number; already: number } {
+    this.autoAccept = true;
+    let asked = 0;
+    let already = 0;
+    for (const [i, j] of a.pairs) {
+      const o = this.members.get(i);
+      if (!o?.client) continue;
+      const jid = a.jids[j] as string;
+      if (o.client.roster.get(jid) === 'both') {
+        already++;
+        continue;
+      }
+      if (o.subscribing.has(jid)) continue;
+      o.subscribing.add(jid);
+      o.client.send(`<presence to="${escapeXml(jid)}" type="subscribe"/>`);
+      asked++;
+    }
+    return { asked, already };
+  }
+
+  /** Per member here: how many roster items are `both`. */
+  rosterStatus(): Record<number, number> {
+    const out: Record<number, number> = {};
+    for (const [idx, o] of this.members) {
+      let both = 0;
+      for (const sub of o.client?.roster.values() ?? []) if (sub === 'both') both++;
+      out[idx] = both;
+    }
+    return out;
+  }
+
+  /**
+   * Available presences from contacts (not rooms, not bench marks) received
+   * so far, in all, and the distinct (member, contact) pairs they covered: a
+   * probe answer and a broadcast can both arrive when two contacts log in
+   * at the same moment (RFC 6121 §4.3 and §4.2.2 race), so only the latter
+   * has an exact expectation.
+   */
+  contactPresences(): { received: number; pairs: number } {
+    let received = 0;
+    let pairs = 0;
+    for (const o of this.members.values()) {
+      received += o.contactPresences;
+      pairs += o.contactsSeen.size;
+    }
+    return { received, pairs };
+  }
+
+  /**
+   * Open-loop logins: member k mod |members| starts logging in at
+   * startNs + k/rate (a fresh resource each time), until durationMs; each
+   * login closes its stream once the roster and initial presence are done.
+   * At most `maxInFlight` at once (beyond that an attempt counts as failed:
+   * the server is not keeping up).
+   */
+  async loginWave(a: { members: Member[]; rate: number; startNs: number; durationMs: number; resourcePrefix: string; maxInFlight: number }): Promise<WaveOutcome> {
+    const steps = { total: newHistogram(), connect: newHistogram(), tls: newHistogram(), auth: newHistogram(), bind: newHistogram(), roster: newHistogram() };
+    const out: WaveOutcome = { attempted: 0, completed: 0, failed: 0, errors: {}, hist: {}, firstDoneNs: 0, lastDoneNs: 0 };
+    if (a.members.length === 0 || a.rate <= 0) return finishWave(out, steps);
+    const intervalNs = 1e9 / a.rate;
+    const total = Math.floor((a.durationMs * 1e6) / intervalNs);
+    let started = 0;
+    let inFlight = 0;
+    const running: Promise<void>[] = [];
+    const fail = (why: string): void => {
+      out.failed++;
+      const key = why.replace(/\d+/g, 'N').slice(0, 80);
+      out.errors[key] = (out.errors[key] ?? 0) + 1;
+    };
+    const one = async (k: number): Promise<void> => {
+      const m = a.members[k % a.members.length] as Member;
+      inFlight++;
+      try {
+        const { client, timings } = await loginClient(
+          { endpoint: m.endpoint, domain: this.init.domain, timeoutMs: this.init.timeoutMs },
+          { username: m.username, password: m.password, resource: `${a.resourcePrefix}${k}`, mechanism: this.init.mechanism },
+        );
+        const now = nowNs();
+        out.completed++;
+        if (out.firstDoneNs === 0) out.firstDoneNs = now;
+        out.lastDoneNs = now;
+        recordMs(steps.total, timings.total);
+        recordMs(steps.connect, timings.connect);
+        recordMs(steps.tls, timings.tls);
+        recordMs(steps.auth, timings.auth);
+        recordMs(steps.bind, timings.bind);
+        recordMs(steps.roster, timings.roster);
+        inFlight--;
+        await client.close(2_000).catch(() => undefined);
+      } catch (err) {
+        inFlight--;
+        fail((err as Error).message);
+      }
+    };
+    const wait = (a.startNs - nowNs()) / 1e6;
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    await new Promise<void>((resolve) => {
+      const tick = (): void => {
+        const due = Math.min(Math.floor((nowNs() - a.startNs) / intervalNs) + 1, total);
+        while (started < due) {
+          out.attempted++;
+          if (inFlight >= a.maxInFlight) fail(`more than ${a.maxInFlight} logins in flight`);
+          else running.push(one(started));
+          started++;
+        }
+        if (started >= total) return resolve();
+        const next = (a.startNs + started * intervalNs - nowNs()) / 1e6;
+        setTimeout(tick, next > 1 ? Math.floor(next) : 0);
+      };
+      tick();
+    });
+    await Promise.all(running);
+    return finishWave(out, steps);
+  }
+
   /** Available room presences each member has received, by index. */
   presences(): Record<number, number> {
     const out: Record<number, number> = {};
@@ -409,6 +625,18 @@ export class ClientGroup {
     const lag = newHistogram();
     const seqs = new Int32Array(this.init.occupants);
     const room = escapeXml(p.room);
+    const n = this.init.occupants;
+    const recipients = p.kind === 'chat' ? p.senders.map((i) => contactsOf(i, n, p.contacts).map((j) => escapeXml(p.jids[j] as string))) : [];
+    const rIdx = p.kind === 'chat' ? new Map(p.senders.map((i, k) => [i, k])) : new Map<number, number>();
+    const stanza =
+      p.kind === 'groupchat'
+        ? (s: number, seq: number, mark: string): string => `<message to="${room}" type="groupchat" id="m${s}.${seq}"><body>${mark}</body></message>`
+        : p.kind === 'chat'
+          ? (s: number, seq: number, mark: string): string => {
+              const to = recipients[rIdx.get(s) as number] as string[];
+              return `<message to="${to[seq % to.length]}" type="chat" id="m${s}.${seq}"><body>${mark}</body></message>`;
+            }
+          : (_s: number, _seq: number, mark: string): string => `<presence><status>${mark}</status></presence>`;
     const pad = p.bodyBytes > 0 ? ' ' + 'x'.repeat(p.bodyBytes) : '';
     const intervalNs = 1e9 / p.rate;
     const endNs = this.windowEndNs;
@@ -439,7 +667,7 @@ export class ClientGroup {
           const seq = seqs[s] as number;
           seqs[s] = seq + 1;
           const t = nowNs();
-          (o.client as BenchClient).send(`<message to="${room}" type="groupchat" id="m${s}.${seq}"><body>${BODY_MARK}${p.run} ${s} ${seq} ${t}${pad}</body></message>`);
+          (o.client as BenchClient).send(stanza(s, seq, `${BODY_MARK}${p.run} ${s} ${seq} ${t}${pad}`));
           this.sentBySender[s] = (this.sentBySender[s] as number) + 1;
           this.totalSent++;
           const intended = p.startNs + sent * intervalNs;

@@ -11,87 +11,17 @@ import { parseOptions, USAGE, UsageRequest, type Options } from './options.js';
 import { openTarget, spawnConfig, type Target } from './target.js';
 import { ProcSampler, machineInfo } from './proc.js';
 import { accounts, provision } from './provision.js';
-import { median } from './stats.js';
 import { sleep, type Context } from './scenarios/common.js';
-import { mucRun, type MucRun } from './scenarios/muc.js';
-import { loginRun, type LoginRun } from './scenarios/login.js';
-import { proxyRun, type ProxyRun } from './scenarios/proxy.js';
+import { mucRun } from './scenarios/muc.js';
+import { loginLoadStep, loginRun } from './scenarios/login.js';
+import { chatRun, loadStep } from './scenarios/chat.js';
+import { presenceRun } from './scenarios/presence.js';
+import { idleRun } from './scenarios/idle.js';
+import { medianCurve } from './scenarios/steps.js';
+import { IDLE_METRICS, MUC_METRICS, PROXY_METRICS, chatMetrics, loginMetrics, presenceMetrics, summarizeRuns } from './metrics.js';
+import type { LoadCurve, SummaryEntry } from './results.js';
+import { proxyRun } from './scenarios/proxy.js';
 import { wireCheck } from './wirecheck.js';
-
-interface Metric {
-  name: string;
-  unit: string;
-  /** Direction that is better, for the reader. */
-  better: 'higher' | 'lower' | 'zero';
-  pick: (r: never) => number | null;
-}
-
-const MUC_METRICS: Array<Metric & { pick: (r: MucRun) => number | null }> = [
-  { name: 'login_p50', unit: 'ms', better: 'lower', pick: (r) => r.login.total.p50 },
-  { name: 'login_p99', unit: 'ms', better: 'lower', pick: (r) => r.login.total.p99 },
-  { name: 'join_last_self_presence', unit: 'ms', better: 'lower', pick: (r) => r.join.lastSelfPresenceMs },
-  { name: 'join_last_subject', unit: 'ms', better: 'lower', pick: (r) => r.join.lastSubjectMs },
-  { name: 'join_subject_p50', unit: 'ms', better: 'lower', pick: (r) => r.join.subject.p50 },
-  { name: 'groupchat_sent_per_s', unit: 'msg/s', better: 'higher', pick: (r) => r.messages.sentPerSecond },
-  { name: 'groupchat_deliveries_per_s', unit: 'deliveries/s', better: 'higher', pick: (r) => r.messages.deliveriesPerSecond },
-  { name: 'latency_p50', unit: 'ms', better: 'lower', pick: (r) => r.messages.latency.p50 },
-  { name: 'latency_p99', unit: 'ms', better: 'lower', pick: (r) => r.messages.latency.p99 },
-  { name: 'latency_p999', unit: 'ms', better: 'lower', pick: (r) => r.messages.latency.p999 },
-  { name: 'latency_max', unit: 'ms', better: 'lower', pick: (r) => r.messages.latency.max },
-  { name: 'lost_deliveries', unit: '', better: 'zero', pick: (r) => r.messages.lostDeliveries },
-  { name: 'out_of_order', unit: '', better: 'zero', pick: (r) => r.messages.outOfOrder },
-  { name: 'errors', unit: '', better: 'zero', pick: (r) => r.messages.errors },
-  { name: 'send_lag_p99', unit: 'ms', better: 'lower', pick: (r) => r.messages.sendLag.p99 },
-  { name: 'generator_cpu', unit: 'cores', better: 'lower', pick: (r) => r.generator.cores },
-  { name: 'generator_worker_elu_max', unit: '', better: 'lower', pick: (r) => r.generator.maxWorkerElu },
-  { name: 'generator_loop_delay_p99', unit: 'ms', better: 'lower', pick: (r) => r.generator.maxWorkerLoopDelayP99 },
-  { name: 'server_cpu', unit: 'cores', better: 'lower', pick: (r) => (r.server.processes.length ? r.server.cores : null) },
-  { name: 'server_rss_max', unit: 'MiB', better: 'lower', pick: (r) => (r.server.processes.length ? Math.round(r.server.maxRssBytes / 1048576) : null) },
-];
-
-const LOGIN_METRICS: Array<Metric & { pick: (r: LoginRun) => number | null }> = [
-  { name: 'logins_per_s', unit: '/s', better: 'higher', pick: (r) => r.login.perSecond },
-  { name: 'login_p50', unit: 'ms', better: 'lower', pick: (r) => r.login.total.p50 },
-  { name: 'login_p99', unit: 'ms', better: 'lower', pick: (r) => r.login.total.p99 },
-  { name: 'login_max', unit: 'ms', better: 'lower', pick: (r) => r.login.total.max },
-  { name: 'generator_cpu', unit: 'cores', better: 'lower', pick: (r) => r.generator.cores },
-  { name: 'server_cpu', unit: 'cores', better: 'lower', pick: (r) => (r.server.processes.length ? r.server.cores : null) },
-  { name: 'server_rss_max', unit: 'MiB', better: 'lower', pick: (r) => (r.server.processes.length ? Math.round(r.server.maxRssBytes / 1048576) : null) },
-];
-
-const PROXY_METRICS: Array<Metric & { pick: (r: ProxyRun) => number | null }> = [
-  { name: 'proxy_throughput', unit: 'MB/s', better: 'higher', pick: (r) => r.proxyMBps },
-  { name: 'plain_relay_throughput', unit: 'MB/s', better: 'higher', pick: (r) => r.plainMBps },
-  { name: 'proxy_to_plain_ratio', unit: '', better: 'higher', pick: (r) => r.ratio },
-  { name: 'setup', unit: 'ms', better: 'lower', pick: (r) => r.setupMs },
-  { name: 'generator_cpu', unit: 'cores', better: 'lower', pick: (r) => r.generator.cores },
-  { name: 'server_cpu', unit: 'cores', better: 'lower', pick: (r) => (r.server.processes.length ? r.server.cores : null) },
-  { name: 'server_rss_max', unit: 'MiB', better: 'lower', pick: (r) => (r.server.processes.length ? Math.round(r.server.maxRssBytes / 1048576) : null) },
-];
-
-export interface SummaryEntry {
-  median: number | null;
-  min: number | null;
-  max: number | null;
-  unit: string;
-  runs: Array<number | null>;
-}
-
-function summarizeRuns<R>(runs: readonly R[], metrics: ReadonlyArray<{ name: string; unit: string; pick: (r: R) => number | null }>): Record<string, SummaryEntry> {
-  const out: Record<string, SummaryEntry> = {};
-  for (const m of metrics) {
-    const values = runs.map((r) => m.pick(r));
-    const nums = values.filter((v): v is number => v !== null && Number.isFinite(v));
-    out[m.name] = {
-      median: ((m) => (m === null ? null : Math.round(m * 1000) / 1000))(median(nums)),
-      min: nums.length ? Math.min(...nums) : null,
-      max: nums.length ? Math.max(...nums) : null,
-      unit: m.unit,
-      runs: values.map((v) => (v === null || !Number.isFinite(v) ? null : v)),
-    };
-  }
-  return out;
-}
 
 function printSummary(title: string, summary: Record<string, SummaryEntry>, runs: number): void {
   const lines = [`${title} — ${runs === 1 ? '1 run' : `median of ${runs} runs (min … max)`}`];
@@ -102,6 +32,31 @@ function printSummary(title: string, summary: Record<string, SummaryEntry>, runs
     const range = runs > 1 ? `  (${fmt(e.min)} … ${fmt(e.max)})` : '';
     lines.push(`  ${name.padEnd(width)}  ${fmt(e.median)}${e.unit ? ` ${e.unit}` : ''}${range}`);
   }
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** Runs a scenario --runs times, pausing --pause seconds in between. */
+async function repeat<R>(o: Options, one: (run: number) => Promise<R>): Promise<R[]> {
+  const runs: R[] = [];
+  for (let r = 1; r <= o.runs; r++) {
+    if (r > 1) await sleep(o.pause * 1000);
+    runs.push(await one(r));
+  }
+  return runs;
+}
+
+/** Prints the runs' warnings, fills the result; the exit status (2: something lost or reordered). */
+function finish(result: Record<string, unknown>, runs: ReadonlyArray<{ run: number; warnings: string[] }>, summary: Record<string, SummaryEntry>, curve: LoadCurve | undefined, bad: boolean): number {
+  const warnings = runs.flatMap((r) => r.warnings.map((w) => `run ${r.run}: ${w}`));
+  if (warnings.length) process.stdout.write(`warnings:\n${warnings.map((w) => `  ${w}`).join('\n')}\n`);
+  Object.assign(result, { runs, summary, curve, warnings, ok: !bad });
+  return bad ? 2 : 0;
+}
+
+function printCurve(c: LoadCurve): void {
+  const f = (x: number | null): string => (x === null ? '-' : String(x));
+  const lines = [`  offered ${c.offeredUnit} → ${c.achievedUnit}, p50 / p99 / p99.9 ms (median over runs):`];
+  for (const p of c.points) lines.push(`    ${String(p.offered).padStart(7)} → ${String(Math.round(p.achieved)).padStart(8)}   ${f(p.p50)} / ${f(p.p99)} / ${f(p.p999)}${p.lost ? `   lost ${p.lost}` : ''}${p.runs > 1 ? '' : '   (1 run)'}`);
   process.stdout.write(lines.join('\n') + '\n');
 }
 
@@ -181,30 +136,39 @@ async function main(): Promise<number> {
       process.stdout.write(w.identical ? 'identical\n' : `${w.differences.length} difference(s)\n`);
       Object.assign(result, { wire: w, ok: w.identical });
       status = w.identical ? 0 : 2;
-    } else if (o.scenario === 'login') {
-      const runs: LoginRun[] = [];
-      for (let r = 1; r <= o.runs; r++) {
-        if (r > 1) await sleep(o.pause * 1000);
-        runs.push(await loginRun(ctx, r));
-      }
-      const summary = summarizeRuns(runs, LOGIN_METRICS);
-      printSummary(`login: ${o.users} users`, summary, runs.length);
-      Object.assign(result, { runs, summary, ok: true });
     } else if (o.scenario === 'proxy') {
-      const runs: ProxyRun[] = [];
-      for (let r = 1; r <= o.runs; r++) {
-        if (r > 1) await sleep(o.pause * 1000);
-        runs.push(await proxyRun(ctx, r));
-      }
+      const runs = await repeat(o, (r) => proxyRun(ctx, r));
       const summary = summarizeRuns(runs, PROXY_METRICS);
       printSummary(`proxy: ${o.mbytes} MB through ${o.proxyDomain} vs a plain loopback relay`, summary, runs.length);
       Object.assign(result, { runs, summary, ok: true });
+    } else if (o.scenario === 'idle') {
+      const runs = await repeat(o, (r) => idleRun(ctx, r));
+      const summary = summarizeRuns(runs, IDLE_METRICS);
+      printSummary(`idle: ${o.users} sessions for ${o.idle} s, target ${target.mode}`, summary, runs.length);
+      status = finish(result, runs, summary, undefined, runs.some((r) => r.sessions < o.users));
+    } else if (o.scenario === 'login') {
+      const runs = await repeat(o, (r) => loginRun(ctx, r));
+      const summary = summarizeRuns(runs, loginMetrics(o.maxP99));
+      const curve = medianCurve(runs.map((r) => r.steps.map(loginLoadStep)), 'logins/s', 'logins/s');
+      printSummary(`login: arrivals at ${o.rates.join(', ')}/s, ${o.duration} s each, ${o.users} accounts, target ${target.mode}`, summary, runs.length);
+      printCurve(curve);
+      status = finish(result, runs, summary, curve, false);
+    } else if (o.scenario === 'chat') {
+      const runs = await repeat(o, (r) => chatRun(ctx, r));
+      const summary = summarizeRuns(runs, chatMetrics(o.maxP99));
+      const curve = medianCurve(runs.map((r) => r.steps.map(loadStep)), 'messages/s', 'deliveries/s');
+      printSummary(`chat: ${o.users} users, ${o.contacts} contacts each, ${o.rates.join(', ')} msgs/s offered (${o.duration} s each), target ${target.mode}`, summary, runs.length);
+      printCurve(curve);
+      status = finish(result, runs, summary, curve, runs.some((r) => r.steps.some((s) => s.messages.lostDeliveries > 0 || s.messages.outOfOrder > 0)));
+    } else if (o.scenario === 'presence') {
+      const runs = await repeat(o, (r) => presenceRun(ctx, r));
+      const summary = summarizeRuns(runs, presenceMetrics(o.maxP99));
+      const curve = medianCurve(runs.map((r) => r.steps.map(loadStep)), 'presence changes/s', 'deliveries/s');
+      printSummary(`presence: ${o.users} users, ${o.contacts} contacts each, ${o.rates.join(', ')} changes/s offered (${o.duration} s each), target ${target.mode}`, summary, runs.length);
+      printCurve(curve);
+      status = finish(result, runs, summary, curve, runs.some((r) => r.steps.some((s) => s.messages.lostDeliveries > 0 || s.messages.outOfOrder > 0)));
     } else {
-      const runs: MucRun[] = [];
-      for (let r = 1; r <= o.runs; r++) {
-        if (r > 1) await sleep(o.pause * 1000);
-        runs.push(await mucRun(ctx, r));
-      }
+      const runs = await repeat(o, (r) => mucRun(ctx, r));
       const summary = summarizeRuns(runs, MUC_METRICS);
       const bad = runs.some((r) => r.messages.lostDeliveries > 0 || r.messages.outOfOrder > 0);
       printSummary(
@@ -212,10 +176,7 @@ async function main(): Promise<number> {
         summary,
         runs.length,
       );
-      const warnings = runs.flatMap((r) => r.warnings.map((w) => `run ${r.run}: ${w}`));
-      if (warnings.length) process.stdout.write(`warnings:\n${warnings.map((w) => `  ${w}`).join('\n')}\n`);
-      Object.assign(result, { runs, summary, warnings, ok: !bad });
-      status = bad ? 2 : 0;
+      status = finish(result, runs, summary, undefined, bad);
     }
     sampler.stop();
     const problems = target.problems();

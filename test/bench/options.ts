@@ -3,7 +3,7 @@
  */
 import type { ScramMechanism } from './scram.js';
 
-export const SCENARIOS = ['muc', 'login', 'proxy', 'wirecheck'] as const;
+export const SCENARIOS = ['chat', 'presence', 'login', 'idle', 'muc', 'proxy', 'wirecheck'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface Options {
@@ -20,7 +20,23 @@ export interface Options {
   users: number;
   occupants: number;
   senders: number;
+  /** Offered rate; rising-load scenarios (chat, presence, login) step through every rate given (--rate 500,1000,2000). */
   rate: number;
+  rates: number[];
+  /** chat, presence: contacts per user (ring neighbours; even). */
+  contacts: number;
+  /** The latency bar: the best step is the highest rate whose p99 stays under it (ms). */
+  maxP99: number;
+  /** Stop stepping up once a step's p99 exceeds this (ms), or it lost deliveries. */
+  stopP99: number;
+  /** idle: seconds the sessions sit idle while the server is sampled. */
+  idle: number;
+  /** A cluster's Redis (127.0.0.1): its commands per delivered stanza are counted in each send phase. */
+  redisPort: number | null;
+  /** Hyphae metrics ports (127.0.0.1): the routers' session-cache hit rate is counted in each send phase. */
+  metricsPorts: number[];
+  /** --spawn: run the server with `node --cpu-prof`, profiles written to this directory when it stops. */
+  cpuProf: string | null;
   duration: number;
   messages: number;
   warmup: number;
@@ -51,8 +67,11 @@ export interface Options {
 export const USAGE = `usage: npm run bench -- <scenario> [options]
 
 scenarios:
+  chat       N users online, each sending chat messages to its online contacts; offered rate stepped up (--rate R1,R2,…)
+  presence   N users with K-contact rosters (mutual subscriptions) log in, then change status; rate stepped up
+  login      logins (connect, STARTTLS, SCRAM, bind, roster get, presence, close) arriving at each --rate in turn
+  idle       N authenticated sessions sit idle: server RSS per session and CPU at rest
   muc        N occupants join one room, then groupchat at an offered rate (see docs/benchmarks.md)
-  login      N users log in (connect, STARTTLS, SCRAM, bind, presence) and log out
   proxy      --mbytes through the XEP-0065 SOCKS5 proxy, then through a plain loopback relay; throughput ratio
   wirecheck  log in once with this tool's client and once with @xmpp/client; compare what each sends
 
@@ -63,6 +82,8 @@ target (an external server):
   --muc-domain M           MUC service (conference.<domain>)
   --proxy-domain P         XEP-0065 proxy (proxy.<domain>)
   --server-pid PID[,PID…]  sample these processes' CPU and RSS from /proc during the run
+  --redis-port P           a Hyphae cluster's Redis on 127.0.0.1: count its commands per routed stanza
+  --metrics-port P[,P2…]   Hyphae processes' metrics ports on 127.0.0.1: count route cache hits and misses
 or a server this tool starts (and stops) itself:
   --spawn embedded|cluster hyphae all, or a cluster with its own nats-server and redis-server
   --c2s-nodes N            cluster: c2s processes (2)
@@ -70,13 +91,20 @@ or a server this tool starts (and stops) itself:
   --roster-nodes N         cluster: roster processes (2)
   --server-config JSON     extra config overrides for the spawned server(s)
   --server-log-level L     spawned server log level (warn)
+  --cpu-prof DIR           profile the spawned server(s) (node --cpu-prof); .cpuprofile files land in DIR
+                           when they stop (summary: node test/dist/bench/cpuprofile.js FILE)
 
 load:
   --occupants N            room occupants (50)
-  --users N                accounts to provision and log in (login: 50; muc: = occupants)
-  --senders K              occupants that send, in turn (0 = every occupant)
-  --rate R                 offered groupchat messages/s, all senders together (100)
-  --duration S             seconds of sending (10)
+  --users N                accounts to provision and log in (chat 1000, presence 200, login 200, idle 10000; muc: = occupants)
+  --senders K              members that send, in turn (0 = every member)
+  --rate R[,R2…]           offered rate, all senders together: msgs/s, presence changes/s or logins/s; a list
+                           steps up through the rates (chat 1000,2000,…; presence 50,100,…; login 25,50,…; muc 100)
+  --contacts K             chat, presence: contacts per user, even (chat 10, presence 50)
+  --max-p99 MS             the latency bar for the best step (50; login 1000)
+  --stop-p99 MS            stop stepping once a step's p99 is above this, or it lost anything (1000; login 5000)
+  --idle S                 idle: seconds the sessions sit idle while sampled (15)
+  --duration S             seconds of sending, per step (chat, presence, login: 5; others 10)
   --messages M             stop after M messages instead (0 = no limit)
   --warmup S               first seconds not in latency and throughput (1 when duration ≥ 5, else 0)
   --drain S                how long to wait for outstanding deliveries (10)
@@ -139,6 +167,7 @@ export function parseOptions(argv: readonly string[]): Options {
 
   const known = new Set([
     'host', 'port', 'domain', 'muc-domain', 'proxy-domain', 'mbytes', 'users', 'occupants', 'senders', 'rate', 'duration', 'messages', 'warmup', 'drain',
+    'contacts', 'max-p99', 'stop-p99', 'idle', 'redis-port', 'metrics-port', 'cpu-prof',
     'body-bytes', 'runs', 'json', 'server-pid', 'spawn', 'c2s-nodes', 'muc-nodes', 'roster-nodes', 'server-config',
     'server-log-level', 'workers', 'login-concurrency', 'provision', 'provision-cmd', 'register-concurrency', 'user-prefix',
     'mechanism', 'resource', 'timeout', 'pause', 'quiet',
@@ -150,7 +179,8 @@ export function parseOptions(argv: readonly string[]): Options {
   const spawn = get('spawn') ?? null;
   if (spawn !== null && spawn !== 'embedded' && spawn !== 'cluster') throw new Error(`--spawn: expected embedded or cluster, got "${spawn}"`);
   const occupants = int('occupants', get('occupants') ?? '50', 1);
-  const duration = num('duration', get('duration') ?? '10', 0.1);
+  // Rising-load scenarios run one phase per rate: shorter phases keep a staircase within minutes.
+  const duration = num('duration', get('duration') ?? (['chat', 'presence', 'login'].includes(scenario) ? '5' : '10'), 0.1);
   const provisionCmd = get('provision-cmd') ?? null;
   const provision = (get('provision') ?? (provisionCmd ? 'cmd' : 'ibr')) as Options['provision'];
   if (!['ibr', 'cmd', 'none'].includes(provision)) throw new Error(`--provision: expected ibr, cmd or none, got "${provision}"`);
@@ -166,10 +196,25 @@ export function parseOptions(argv: readonly string[]): Options {
       throw new Error(`--server-config: not JSON: ${(err as Error).message}`);
     }
   }
+  if (spawn === null && raw.has('cpu-prof')) throw new Error('--cpu-prof profiles a server the tool spawns: use it with --spawn');
   if (spawn !== null && (raw.has('port') || raw.has('host') || raw.has('server-pid'))) {
     throw new Error('--spawn starts its own server: --host, --port and --server-pid are for an external one');
   }
-  const users = int('users', get('users') ?? String(scenario === 'muc' ? occupants : scenario === 'proxy' ? 2 : 50), 1);
+  const defaultUsers: Record<Scenario, number> = { chat: 1000, presence: 200, login: 200, idle: 10000, muc: occupants, proxy: 2, wirecheck: 1 };
+  const users = int('users', get('users') ?? String(defaultUsers[scenario]), 1);
+  const defaultRates: Record<Scenario, string> = {
+    chat: '1000,2000,4000,6000,8000,10000,12000,16000,20000,24000,28000,32000',
+    presence: '25,50,100,200,300,400,600,800,1000,1200',
+    login: '25,50,100,150,200,300,400,600',
+    idle: '0',
+    muc: '100',
+    proxy: '0',
+    wirecheck: '0',
+  };
+  const rates = (get('rate') ?? defaultRates[scenario]).split(',').map((r) => num('rate', r.trim(), 0));
+  const contacts = int('contacts', get('contacts') ?? (scenario === 'presence' ? '50' : '10'), 2);
+  if (contacts % 2 !== 0) throw new Error(`--contacts must be even (ring neighbours on both sides), got ${contacts}`);
+  if ((scenario === 'chat' || scenario === 'presence') && users <= contacts) throw new Error(`--users (${users}) must be more than --contacts (${contacts})`);
   if (scenario === 'muc' && users < occupants) throw new Error(`--users (${users}) must be at least --occupants (${occupants})`);
   const senders = int('senders', get('senders') ?? '0', 0);
   if (senders > occupants) throw new Error(`--senders (${senders}) cannot exceed --occupants (${occupants})`);
@@ -184,7 +229,15 @@ export function parseOptions(argv: readonly string[]): Options {
     users,
     occupants,
     senders,
-    rate: num('rate', get('rate') ?? '100', 0),
+    rate: rates[0] as number,
+    rates,
+    contacts,
+    maxP99: num('max-p99', get('max-p99') ?? (scenario === 'login' ? '1000' : '50'), 0),
+    stopP99: num('stop-p99', get('stop-p99') ?? (scenario === 'login' ? '5000' : '1000'), 0),
+    idle: num('idle', get('idle') ?? '15', 0),
+    redisPort: get('redis-port') ? int('redis-port', get('redis-port') as string, 1) : null,
+    cpuProf: get('cpu-prof') ?? null,
+    metricsPorts: (get('metrics-port') ?? '').split(',').filter((s) => s.trim() !== '').map((p) => int('metrics-port', p.trim(), 1)),
     duration,
     messages: int('messages', get('messages') ?? '0', 0),
     warmup: num('warmup', get('warmup') ?? (duration >= 5 ? '1' : '0'), 0),

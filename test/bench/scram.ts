@@ -38,6 +38,14 @@ function pbkdf2Async(password: string, salt: Buffer, iterations: number, len: nu
   return new Promise((resolve, reject) => pbkdf2(password, salt, iterations, len, digest, (err, key) => (err ? reject(err) : resolve(key))));
 }
 
+/**
+ * SaltedPassword by (mechanism, password, salt, iterations). Real clients
+ * keep it (RFC 5802 §5.1 allows caching it), and without it the load tool's
+ * own PBKDF2 would dominate its CPU in login storms; the server's share of
+ * the work is the same either way.
+ */
+const saltedCache = new Map<string, Buffer>();
+
 export class ScramClient {
   private readonly hash: { name: 'sha1' | 'sha256'; len: number };
   private readonly clientNonce: string;
@@ -72,7 +80,13 @@ export class ScramClient {
     if (!salt) throw new Error('SCRAM: no salt');
     if (!Number.isInteger(iterations) || iterations < 1) throw new Error('SCRAM: bad iteration count');
     const { name, len } = this.hash;
-    const salted = await pbkdf2Async(this.password, Buffer.from(salt, 'base64'), iterations, len, name);
+    const cacheKey = `${name}\0${this.password}\0${salt}\0${iterations}`;
+    let salted = saltedCache.get(cacheKey);
+    if (!salted) {
+      salted = await pbkdf2Async(this.password, Buffer.from(salt, 'base64'), iterations, len, name);
+      if (saltedCache.size > 50_000) saltedCache.clear();
+      saltedCache.set(cacheKey, salted);
+    }
     const clientKey = createHmac(name, salted).update('Client Key').digest();
     const storedKey = createHash(name).update(clientKey).digest();
     const withoutProof = `c=${Buffer.from('n,,').toString('base64')},r=${nonce}`;

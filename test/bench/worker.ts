@@ -20,6 +20,10 @@ const commands: Record<string, Handler> = {
   progress: () => group.progress(),
   stats: () => group.stats(),
   closeAll: () => group.closeAll(),
+  subscribe: (a: Parameters<ClientGroup['subscribe']>[0]) => group.subscribe(a),
+  rosterStatus: () => group.rosterStatus(),
+  contactPresences: () => group.contactPresences(),
+  loginWave: (a: Parameters<ClientGroup['loginWave']>[0]) => group.loginWave(a),
 };
 
 port.on('message', (msg: { id: number; cmd: string; arg: unknown }) => {

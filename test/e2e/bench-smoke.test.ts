@@ -17,8 +17,12 @@ import { fileURLToPath } from 'node:url';
 import { Framer } from '../bench/framing.js';
 import { ScramClient } from '../bench/scram.js';
 import { HYPHAE_BIN, embeddedSkipReason } from '../harness/server.js';
+import { contactsOf } from '../bench/group.js';
+import { bestStep, keepStepping, medianCurve } from '../bench/scenarios/steps.js';
+import type { LoadStep } from '../bench/results.js';
 
 const BENCH = fileURLToPath(new URL('../bench/main.js', import.meta.url));
+const COMPARE = fileURLToPath(new URL('../bench/compare.js', import.meta.url));
 
 function mucSkipReason(): string | null {
   const base = embeddedSkipReason();
@@ -29,12 +33,12 @@ function mucSkipReason(): string | null {
   return null;
 }
 
-/** Runs the load tool; resolves with its exit code, stdout and stderr. */
-function bench(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs the load tool (or another of its scripts); resolves with its exit code, stdout and stderr. */
+function bench(args: string[], timeoutMs: number, script = BENCH): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     delete env.NODE_TEST_CONTEXT;
-    const child = spawn(process.execPath, [BENCH, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -130,6 +134,47 @@ describe('bench: SCRAM client', () => {
   });
 });
 
+describe('bench: rising load and contacts', () => {
+  const step = (offered: number, achieved: number, p99: number | null, lost = 0, errors = 0): LoadStep => ({
+    offered,
+    achieved,
+    latency: { count: 10, p50: p99 === null ? null : p99 / 2, p99, p999: p99, max: p99, mean: p99 },
+    lost,
+    errors,
+    serverCores: 0.5,
+  });
+
+  it('contacts are ring neighbours on both sides: symmetric, k of them, never oneself', () => {
+    assert.deepEqual(contactsOf(0, 10, 4).sort((a, b) => a - b), [1, 2, 8, 9]);
+    for (let i = 0; i < 12; i++) {
+      const c = contactsOf(i, 12, 6);
+      assert.equal(new Set(c).size, 6);
+      assert.ok(!c.includes(i));
+      for (const j of c) assert.ok(contactsOf(j, 12, 6).includes(i), `${i} ↔ ${j}`);
+    }
+  });
+
+  it('the best step is the highest rate under the bar with nothing lost or refused', () => {
+    const steps = [step(100, 100, 2), step(200, 200, 49.9), step(400, 400, 50), step(800, 790, 3, 1), step(1600, 1500, 10, 0, 2)];
+    assert.equal(bestStep(steps, 50)?.offered, 200);
+    assert.equal(bestStep([step(100, 100, 60)], 50), null);
+  });
+
+  it('stepping stops on latency, loss, errors or throughput below 80% of the offer', () => {
+    assert.equal(keepStepping(step(100, 100, 10), 1000, 100), true);
+    assert.equal(keepStepping(step(100, 100, 1001), 1000, 100), false);
+    assert.equal(keepStepping(step(100, 100, 10, 1), 1000, 100), false);
+    assert.equal(keepStepping(step(100, 100, 10, 0, 1), 1000, 100), false);
+    assert.equal(keepStepping(step(100, 79, 10), 1000, 100), false);
+    assert.equal(keepStepping(step(100, 100, null), 1000, 100), false);
+  });
+
+  it('the curve is the median per offered rate over the runs that reached it', () => {
+    const c = medianCurve([[step(100, 90, 5), step(200, 180, 40)], [step(100, 100, 7)], [step(100, 95, 6), step(200, 200, 20)]], 'messages/s', 'deliveries/s');
+    assert.deepEqual(c.points.map((p) => [p.offered, p.achieved, p.p99, p.runs]), [[100, 95, 6, 3], [200, 190, 30, 2]]);
+  });
+});
+
 describe('bench: the tool against a spawned server', () => {
   const skip = mucSkipReason();
 
@@ -169,6 +214,89 @@ describe('bench: the tool against a spawned server', () => {
         assert.ok(k in res.summary, `summary.${k}`);
       }
       assert.equal(res.summary.lost_deliveries.median, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  const json = (args: string[], timeoutMs: number) => async (t: { diagnostic(s: string): void }): Promise<Record<string, any>> => {
+    const dir = mkdtempSync(join(tmpdir(), 'hyphae-bench-smoke-'));
+    try {
+      const file = join(dir, 'out.json');
+      const r = await bench([...args, '--spawn', 'embedded', '--json', file, '--quiet'], timeoutMs);
+      for (const line of r.stdout.trim().split('\n')) t.diagnostic(line);
+      assert.equal(r.code, 0, `exit code ${r.code}; stderr:\n${r.stderr.slice(-3000)}`);
+      return JSON.parse(readFileSync(file, 'utf8')) as Record<string, any>;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it('chat: two rates, every message delivered once, in order; a curve point per rate', { timeout: 40_000, skip: skip ?? false }, async (t) => {
+    const res = await json(['chat', '--users', '30', '--contacts', '4', '--rate', '100,200', '--duration', '1', '--drain', '5'], 38_000)(t);
+    assert.equal(res.ok, true);
+    const steps = res.runs[0].steps;
+    assert.deepEqual(steps.map((s: any) => s.offered), [100, 200]);
+    for (const s of steps) {
+      assert.ok(s.messages.sent >= 0.9 * s.offered, `sent ${s.messages.sent} at ${s.offered}/s for 1 s`);
+      assert.equal(s.messages.expectedDeliveries, s.messages.sent, 'a chat message is delivered once');
+      assert.equal(s.messages.receivedDeliveries, s.messages.sent);
+      assert.equal(s.messages.lostDeliveries, 0);
+      assert.equal(s.messages.outOfOrder, 0);
+    }
+    assert.deepEqual(res.curve.points.map((p: any) => p.offered), [100, 200]);
+    assert.equal(res.summary.best_offered_rate.median, 200);
+    assert.equal(res.summary.lost_deliveries.median, 0);
+    assert.ok(res.summary.route_cache_hit_rate_at_best.median > 0, 'the route cache is counted through the metrics port');
+  });
+
+  it('presence: mutual rosters set up through the protocol, every contact seen at login, each change to every contact', { timeout: 40_000, skip: skip ?? false }, async (t) => {
+    const res = await json(['presence', '--users', '12', '--contacts', '4', '--rate', '10,20', '--duration', '1', '--drain', '5'], 38_000)(t);
+    assert.equal(res.ok, true);
+    const run = res.runs[0];
+    assert.equal(run.roster.pairs, 24);
+    assert.equal(run.roster.asked, 24);
+    assert.equal(run.initial.expected, 48);
+    assert.equal(run.initial.pairs, 48, 'each user saw each of its 4 contacts');
+    for (const s of run.steps) {
+      assert.equal(s.messages.expectedDeliveries, s.messages.sent * 4);
+      assert.equal(s.messages.receivedDeliveries, s.messages.expectedDeliveries);
+      assert.equal(s.messages.outOfOrder, 0);
+    }
+  });
+
+  it('login: open-loop arrivals at two rates, every login completed, step timings', { timeout: 40_000, skip: skip ?? false }, async (t) => {
+    const res = await json(['login', '--users', '5', '--rate', '10,20', '--duration', '1'], 38_000)(t);
+    const steps = res.runs[0].steps;
+    assert.deepEqual(steps.map((s: any) => [s.offered, s.attempted, s.completed, s.failed]), [[10, 10, 10, 0], [20, 20, 20, 0]]);
+    for (const k of ['connect', 'tls', 'auth', 'bind', 'roster']) assert.equal(steps[1].steps[k].count, 20, k);
+    assert.ok(res.summary.max_logins_per_s.median > 0);
+    assert.equal(res.summary.failures.median, 0);
+  });
+
+  it('idle: sessions held, server memory per session measured', { timeout: 40_000, skip: skip ?? false }, async (t) => {
+    const res = await json(['idle', '--users', '50', '--idle', '1'], 38_000)(t);
+    const run = res.runs[0];
+    assert.equal(run.sessions, 50);
+    assert.ok(run.rssIdleBytes > 0 && run.rssBeforeBytes > 0);
+    assert.equal(typeof res.summary.rss_per_session_kib.median, 'number');
+  });
+
+  it('compare --quick: starts the server, runs the tool against it, writes the comparison, report and plots', { timeout: 60_000, skip: skip ?? false }, async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'hyphae-compare-smoke-'));
+    try {
+      const r = await bench(['--quick', '--runs', '1', '--servers', 'hyphae-embedded', '--scenarios', 'chat,login', '--out', dir], 58_000, COMPARE);
+      assert.equal(r.code, 0, `exit code ${r.code}; stderr:\n${r.stderr.slice(-3000)}`);
+      const c = JSON.parse(readFileSync(join(dir, 'compare.json'), 'utf8')) as Record<string, any>;
+      assert.equal(c.tool, 'hyphae-bench-compare');
+      assert.equal(c.servers.length, 1);
+      assert.equal(c.servers[0].scenarios.chat.ok, true);
+      assert.equal(c.servers[0].scenarios.login.summary.failures.median, 0);
+      assert.equal(c.commands.length, 2);
+      const md = readFileSync(join(dir, 'compare.md'), 'utf8');
+      t.diagnostic(md.split('\n').slice(0, 12).join('\n'));
+      assert.match(md, /chat/);
+      assert.match(readFileSync(join(dir, 'chat-latency.svg'), 'utf8'), /^<svg|<\?xml/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

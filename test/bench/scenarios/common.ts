@@ -72,8 +72,8 @@ export interface LoginPhase {
   perSecond: number;
   /** Whole login (TCP connect → bind result), ms. */
   total: LatencySummary;
-  /** Steps: TCP connect, STARTTLS, SASL, bind (ms). */
-  steps: { connect: LatencySummary; tls: LatencySummary; auth: LatencySummary; bind: LatencySummary };
+  /** Steps: TCP connect, STARTTLS, SASL, bind, roster get (ms). */
+  steps: { connect: LatencySummary; tls: LatencySummary; auth: LatencySummary; bind: LatencySummary; roster: LatencySummary };
 }
 
 /** Logs `list` in, spread over the pool's workers; throws if any login fails. */
@@ -108,6 +108,7 @@ export async function loginAll(ctx: Context, pool: Pool, list: Member[], label: 
       tls: summarizeMs(t.map((x) => x.tls)),
       auth: summarizeMs(t.map((x) => x.auth)),
       bind: summarizeMs(t.map((x) => x.bind)),
+      roster: summarizeMs(t.map((x) => x.roster)),
     },
   };
   ctx.progress(`${label}: ${done} logged in in ${seconds.toFixed(1)} s (${phase.perSecond}/s), login p50 ${phase.total.p50} ms, p99 ${phase.total.p99} ms`);
