@@ -25,7 +25,7 @@ import { certFor } from '../harness/federation.js';
 import { parseOptions } from './options.js';
 import { hyphaeMetricsPorts, spawnConfig } from './target.js';
 import { childProcesses, machineInfo } from './proc.js';
-import type { Comparison, ComparedServer, ScenarioResult } from './results.js';
+import { mergeInto, type Comparison, type ComparedServer, type ScenarioResult } from './results.js';
 import { renderReport } from './report.js';
 import { IDLE_METRICS, summarizeRuns } from './metrics.js';
 
@@ -197,17 +197,6 @@ function mergeRuns<R>(parts: ScenarioResult[], metrics: ReadonlyArray<{ name: st
     warnings: parts.flatMap((p, i) => (p.warnings ?? []).map((w) => w.replace(/^run \d+:/, `run ${i + 1}:`))),
     ok: parts.every((p) => p.ok),
   };
-}
-
-/** The servers and scenarios of `now` replace theirs in `before`. */
-function mergeInto(before: Comparison, now: Comparison): Comparison {
-  const servers = before.servers.map((s) => ({ ...s, scenarios: { ...s.scenarios } }));
-  for (const s of now.servers) {
-    const old = servers.find((x) => x.name === s.name);
-    if (old) Object.assign(old.scenarios, s.scenarios);
-    else servers.push(s);
-  }
-  return { ...before, finishedAt: now.finishedAt, commands: [...before.commands, ...now.commands], servers };
 }
 
 async function main(): Promise<void> {

@@ -618,6 +618,11 @@ export function renderReport(c: Comparison, opts: ReportOptions = {}): Report {
       'n/a: not reported by that server\'s run; –: no value (e.g. no load step met the bar).',
   );
 
+  if (c.merged?.length) {
+    parts.push('', 'Merged in from later runs (replacing those servers\' results for those scenarios):', '');
+    for (const line of c.merged) parts.push(`- ${md(line)}`);
+  }
+
   parts.push('', '### The bar', '');
   parts.push(table(['bar', 'verdict', 'measured (medians)', 'margin (+ room, − short)'], ['l', 'l', 'l', 'r'], evaluateBar(c).map((r) => [md(r.bar), STATUS_TEXT[r.status], md(r.measured), md(r.margin)])));
 

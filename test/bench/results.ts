@@ -86,4 +86,32 @@ export interface Comparison {
   /** The exact commands run, in order. */
   commands: string[];
   servers: ComparedServer[];
+  /**
+   * What later runs merged in (`--merge`): which scenarios of which servers,
+   * when, and on what machine when it is not `machine`.
+   */
+  merged?: string[];
+}
+
+/** The servers and scenarios of `now` replace theirs in `before`. */
+export function mergeInto(before: Comparison, now: Comparison): Comparison {
+  const servers = before.servers.map((s) => ({ ...s, scenarios: { ...s.scenarios } }));
+  for (const s of now.servers) {
+    const old = servers.find((x) => x.name === s.name);
+    if (old) Object.assign(old.scenarios, s.scenarios);
+    else servers.push(s);
+  }
+  // Ratios are only fair within one machine: say where the replaced results came from.
+  const where = sameMachine(before.machine, now.machine) ? 'the same machine' : `another machine: ${describeMachine(now.machine)}`;
+  const what = now.servers.map((s) => `${s.name} ${Object.keys(s.scenarios).join(', ')}`).join('; ');
+  const merged = [...(before.merged ?? []), `${now.startedAt} → ${now.finishedAt}, on ${where}: ${what}`];
+  return { ...before, finishedAt: now.finishedAt, commands: [...before.commands, ...now.commands], servers, merged };
+}
+
+function sameMachine(a: MachineInfo, b: MachineInfo): boolean {
+  return a.cpuModel === b.cpuModel && a.nproc === b.nproc;
+}
+
+function describeMachine(m: MachineInfo): string {
+  return `${m.cpuModel}, nproc ${m.nproc}, ${(m.memTotalBytes / 2 ** 30).toFixed(1)} GiB`;
 }

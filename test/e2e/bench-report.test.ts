@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, type Element } from 'ltx';
 import { evaluateBar, formatNumber, formatRatio, ratioTable, renderReport, type BarStatus } from '../bench/report.js';
-import { entry, sampleComparison } from '../bench/fixtures/comparison.js';
-import type { Comparison, ComparedServer, ScenarioResult } from '../bench/results.js';
+import { entry, presence, sampleComparison } from '../bench/fixtures/comparison.js';
+import { mergeInto, type Comparison, type ComparedServer, type ScenarioResult } from '../bench/results.js';
 
 const REPORT = fileURLToPath(new URL('../bench/report.js', import.meta.url));
 
@@ -159,6 +159,30 @@ describe('bench report: side-by-side tables', () => {
     assert.match(setup, /AMD EPYC 7B13, nproc 16, 64\.0 GiB memory, Node v20\.19\.0/);
     const c = sampleComparison();
     assert.ok(setup.includes(['```sh', ...c.commands, '```'].join('\n')));
+  });
+
+  it('a merged run replaces those servers\' scenarios and the report says when and on which machine it ran', () => {
+    const before = sampleComparison();
+    const later = sampleComparison();
+    later.startedAt = '2030-01-02T03:04:05.000Z';
+    later.machine = { ...later.machine, cpuModel: 'Intel Xeon Test', nproc: 2 };
+    const prosody = later.servers.find((s) => s.name === 'prosody')!;
+    later.servers = [{ ...prosody, scenarios: { presence: presence(12_345, [1, 2, 3, 4, 5], 1000) } }];
+    const merged = mergeInto(before, later);
+    const mergedProsody = merged.servers.find((s) => s.name === 'prosody')!;
+    assert.equal(mergedProsody.scenarios.presence, later.servers[0]!.scenarios.presence, 'the later presence result replaces the earlier one');
+    assert.equal(mergedProsody.scenarios.chat, before.servers.find((s) => s.name === 'prosody')!.scenarios.chat, 'other scenarios are kept');
+    assert.equal(merged.machine.cpuModel, before.machine.cpuModel);
+    assert.equal(merged.merged?.length, 1);
+    assert.match(merged.merged![0]!, /^2030-01-02T03:04:05\.000Z → .*another machine: Intel Xeon Test, nproc 2.*: prosody presence$/);
+    const md = renderReport(merged).markdown;
+    assert.ok(md.includes('Merged in from later runs'), 'the report lists merged runs');
+    assert.ok(md.includes('Intel Xeon Test'));
+    // Merging again on the first machine says so, and keeps the earlier line.
+    const again = mergeInto(merged, { ...sampleComparison(), servers: [] });
+    assert.equal(again.merged?.length, 2);
+    assert.match(again.merged![1]!, /on the same machine/);
+    assert.ok(!renderReport(before).markdown.includes('Merged in'), 'nothing said when nothing was merged');
   });
 
   it('orders scenarios chat, presence, login, idle and links the plots', () => {

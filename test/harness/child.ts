@@ -5,7 +5,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
+import { exited, isRunning, probeTcp } from '@hyphae/testkit';
+import type { C2sNode } from './server.js';
 
 /** A file's text, or '' while it does not exist. */
 export function readText(path: string): string {
@@ -16,15 +17,30 @@ export function readText(path: string): string {
   }
 }
 
-export function isRunning(c: ChildProcess): boolean {
-  return c.exitCode === null && c.signalCode === null;
-}
+export { isRunning, exited };
 
-/** Resolves once the child has exited (at once if it has). */
-export function exited(c: ChildProcess): Promise<void> {
-  if (!isRunning(c)) return Promise.resolve();
-  c.ref();
-  return new Promise((resolve) => c.once('exit', () => resolve()));
+/** What the harness of another XMPP server (Prosody, ejabberd) hands a test. */
+export interface ForeignServer {
+  readonly domain: string;
+  /** The MUC service's domain, when the server was started with one. */
+  readonly mucDomain: string | undefined;
+  readonly host: '127.0.0.1';
+  /** c2s, STARTTLS required. */
+  readonly c2sPort: number;
+  /** The temporary directory (config, data, logs); removed by stop() unless HYPHAE_E2E_KEEP is set. */
+  readonly dir: string;
+  /** The server's own process (while running). */
+  readonly pid: number;
+  /** The c2s endpoint in the shape harness/clients.ts's login() takes (`login(server, {...})`). */
+  readonly c2s: readonly C2sNode[];
+  /** Creates an account with the server's own command line tool; works while it runs. */
+  addUser(user: string, password: string): Promise<void>;
+  /** SIGTERM, then SIGKILL after a grace period; waits for the exit and removes the directory. Idempotent. */
+  stop(): Promise<void>;
+  /** Whether the process is still running. */
+  running(): boolean;
+  /** The server's log file, then anything it wrote to stdout/stderr. */
+  log(): string;
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once the child has exited. */
@@ -43,24 +59,9 @@ export async function terminate(c: ChildProcess, graceMs: number): Promise<void>
  * started, not whoever else took the port). Never rejects.
  */
 export function probeStream(port: number, domain: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = netConnect({ host: '127.0.0.1', port });
-    let reply = '';
-    const done = (ok: boolean): void => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(1_000, () => done(false));
-    sock.once('error', () => done(false));
-    sock.once('close', () => done(false));
-    sock.once('connect', () =>
-      sock.write(
-        `<?xml version='1.0'?><stream:stream to='${domain}' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`,
-      ),
-    );
-    sock.on('data', (b: Buffer) => {
-      reply += b.toString('utf8');
-      if (/<stream:features[\s>]/.test(reply)) done(new RegExp(`from=['"]${domain.replace(/\./g, '\\.')}['"]`).test(reply));
-    });
+  const from = new RegExp(`from=['"]${domain.replace(/\./g, '\\.')}['"]`);
+  return probeTcp(port, {
+    send: `<?xml version='1.0'?><stream:stream to='${domain}' version='1.0' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>`,
+    verdict: (reply) => (/<stream:features[\s>]/.test(reply) ? from.test(reply) : undefined),
   });
 }

@@ -96,8 +96,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@hyphae/testkit';
 import { issueServerCert, createTestCa } from '@hyphae/pki';
-import type { C2sNode } from './server.js';
-import { exited, isRunning, probeStream, readText, terminate } from './child.js';
+import { exited, isRunning, probeStream, readText, terminate, type ForeignServer } from './child.js';
 
 const EJABBERDCTL = process.env.HYPHAE_EJABBERDCTL ?? '/usr/sbin/ejabberdctl';
 const READY_DEADLINE_MS = 30_000;
@@ -141,13 +140,16 @@ export interface EjabberdOptions {
   vmArgs?: string[];
 }
 
-export interface EjabberdServer {
-  readonly domain: string;
-  /** `conference.<domain>` when `muc` was set. */
-  readonly mucDomain: string | undefined;
-  readonly host: '127.0.0.1';
-  /** c2s, STARTTLS required. */
-  readonly c2sPort: number;
+/**
+ * `pid` is the beam.smp process (the Erlang VM itself, not a wrapper); the
+ * c2s endpoint has no direct TLS listener (directTlsPort 0); `addUser` runs
+ * `ejabberdctl register`, a control node talking to ours over Erlang
+ * distribution: each call boots a VM (0.2 to 0.5 s), so for many accounts
+ * start with `registration: true` and register in-band (the load tool's
+ * provision(): 40 accounts in about 0.3 s); `stop` waits 10 s for a clean
+ * stop before SIGKILL.
+ */
+export interface EjabberdServer extends ForeignServer {
   /** ejabberd's version, from its application file (e.g. '23.01-1'). */
   readonly version: string;
   /** The Erlang node name (`ejabberd-<random>@localhost`). */
@@ -155,25 +157,6 @@ export interface EjabberdServer {
   /** The certificate ejabberd presents, and its CA (PEM). */
   readonly certPem: string;
   readonly caPem: string | undefined;
-  /** The temporary directory (config, spool, logs); removed by stop() unless HYPHAE_E2E_KEEP is set. */
-  readonly dir: string;
-  /** The beam.smp process (the Erlang VM itself, not a wrapper), while running. */
-  readonly pid: number;
-  /** The c2s endpoint in the shape harness/clients.ts's login() takes. No direct TLS listener: directTlsPort is 0. */
-  readonly c2s: readonly C2sNode[];
-  /**
-   * Creates an account with `ejabberdctl register` (a control node talking
-   * to ours over Erlang distribution). Slow: each call boots a VM (0.2 to
-   * 0.5 s); for many accounts start with `registration: true` and register
-   * in-band (the load tool's provision(): 40 accounts in about 0.3 s).
-   */
-  addUser(user: string, password: string): Promise<void>;
-  /** SIGTERM (ejabberd stops cleanly), SIGKILL after 10 s, wait for the exit, remove the directory. Idempotent. */
-  stop(): Promise<void>;
-  /** Whether the VM is still running. */
-  running(): boolean;
-  /** ejabberd.log (at `logLevel`), then anything the VM wrote to stdout/stderr. */
-  log(): string;
 }
 
 // ---------------------------------------------------------------------------

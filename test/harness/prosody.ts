@@ -38,8 +38,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@hyphae/testkit';
 import type { TestContext } from 'node:test';
-import type { C2sNode } from './server.js';
-import { exited, isRunning, probeStream, readText, terminate } from './child.js';
+import { exited, isRunning, probeStream, readText, terminate, type ForeignServer } from './child.js';
 
 const PROSODY_BIN = process.env.HYPHAE_PROSODY ?? 'prosody';
 const PROSODYCTL_BIN = process.env.HYPHAE_PROSODYCTL ?? 'prosodyctl';
@@ -89,31 +88,11 @@ export interface ProsodyOptions {
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
 }
 
-export interface ProsodyServer {
-  readonly domain: string;
-  /** MUC component domain, when `muc` was given. */
-  readonly mucDomain: string | undefined;
-  readonly host: '127.0.0.1';
-  /** c2s, STARTTLS (required). */
-  readonly c2sPort: number;
+export interface ProsodyServer extends ForeignServer {
   /** c2s, XEP-0368 direct TLS. */
   readonly c2sDirectTlsPort: number;
   /** s2s, STARTTLS (required). */
   readonly s2sPort: number;
-  /** The temporary directory holding everything (removed by stop() unless HYPHAE_E2E_KEEP is set). */
-  readonly dir: string;
-  /** Prosody's pid (while running). */
-  readonly pid: number;
-  /** The c2s endpoint in the shape harness/clients.ts's login() takes (`login(prosody, {...})`). */
-  readonly c2s: readonly C2sNode[];
-  /** Creates an account (prosodyctl register); works while Prosody runs. */
-  addUser(user: string, password: string): Promise<void>;
-  /** SIGTERM, wait for the exit (SIGKILL after 5 s), remove the directory. Idempotent. */
-  stop(): Promise<void>;
-  /** Whether the process is still running. */
-  running(): boolean;
-  /** Prosody's log file (debug level) followed by anything it wrote to stdout/stderr. */
-  log(): string;
 }
 
 let availability: string | null | undefined;

@@ -3,7 +3,7 @@
  * spawned on random loopback ports, so tests can kill and restart them.
  */
 export type { ServerProcess } from './process.js';
-export { freePort, hasBinary } from './process.js';
+export { freePort, hasBinary, probeTcp, isRunning, exited } from './process.js';
 export { startNats } from './nats.js';
 export type { NatsOptions } from './nats.js';
 export { startRedis } from './redis.js';

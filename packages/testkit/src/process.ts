@@ -132,10 +132,11 @@ function installHooks(): void {
 
 /**
  * One readiness check on 127.0.0.1:port: true when it accepts a TCP
- * connection and, with `hello`, answers `hello.send` with a reply starting
- * with `hello.expect` (the first line of it). Never rejects.
+ * connection and, with `hello`, answers `hello.send` with a reply that
+ * `hello.verdict` accepts (it sees the reply so far and returns undefined
+ * until it can decide). Never rejects.
  */
-export function probeTcp(port: number, hello?: { send: string; expect: string }): Promise<boolean> {
+export function probeTcp(port: number, hello?: { send: string; verdict: (reply: string) => boolean | undefined }): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = tcpConnect({ host: '127.0.0.1', port });
     const done = (ok: boolean): void => {
@@ -152,17 +153,19 @@ export function probeTcp(port: number, hello?: { send: string; expect: string })
     let reply = '';
     sock.once('connect', () => sock.write(hello.send));
     sock.on('data', (b: Buffer) => {
-      reply += b.toString('latin1');
-      if (reply.includes('\n')) done(reply.startsWith(hello.expect));
+      reply += b.toString('utf8');
+      const ok = hello.verdict(reply);
+      if (ok !== undefined) done(ok);
     });
   });
 }
 
-function isRunning(c: ChildProcess): boolean {
+export function isRunning(c: ChildProcess): boolean {
   return c.exitCode === null && c.signalCode === null;
 }
 
-function exited(child: ChildProcess): Promise<void> {
+/** Resolves once the child has exited (at once if it has). */
+export function exited(child: ChildProcess): Promise<void> {
   if (!isRunning(child)) return Promise.resolve();
   // Unref'd children do not keep the event loop alive; hold it while we wait.
   child.ref();

@@ -28,7 +28,7 @@ export function startRedis(opts: RedisOptions = {}): Promise<ServerProcess> {
       ...(opts.persistence ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
     ],
     // Accepting TCP is not enough: while it loads its AOF Redis answers -LOADING to every command.
-    ready: (port) => probeTcp(port, { send: 'PING\r\n', expect: '+PONG' }),
+    ready: (port) => probeTcp(port, { send: 'PING\r\n', verdict: (r) => (r.includes('\n') ? r.startsWith('+PONG') : undefined) }),
     readiness: 'answering PING',
     url: (port) => `redis://127.0.0.1:${port}`,
   });
