@@ -78,6 +78,22 @@ describe('SessionCache', () => {
     assert.equal(reads, 1, 'still cached');
   });
 
+  test('a new status with the same availability and priority keeps the entry; a new priority drops it', async () => {
+    await sessions.bind(bare, entry('balcony'));
+    await sessions.update(bare, 'balcony', 's-balcony', { available: true, priority: 5, presence: '<presence/>' });
+    await settle();
+    await cache.list(bare);
+    assert.equal(await sessions.update(bare, 'balcony', 's-balcony', { presence: '<presence><show>away</show></presence>' }), true);
+    await settle();
+    assert.equal((await cache.list(bare))[0]?.priority, 5);
+    assert.equal(reads, 1, 'still cached: routing reads nothing that changed');
+    assert.match((await stores.sessions.get(bare, 'balcony'))?.presence ?? '', /away/, 'the store has the new presence');
+    await sessions.update(bare, 'balcony', 's-balcony', { priority: -1, presence: '<presence><priority>-1</priority></presence>' });
+    await settle();
+    assert.equal((await cache.list(bare))[0]?.priority, -1, 'the new priority is seen');
+    assert.equal(reads, 2);
+  });
+
   test('a node going down drops everything; entries expire after ttlMs', async () => {
     await sessions.bind(bare, entry('balcony'));
     await settle();

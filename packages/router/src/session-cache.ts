@@ -133,9 +133,11 @@ export class SessionCache {
 }
 
 /**
- * Wraps a session registry so that every successful write announces the
- * bare JID it changed on the bus (after the write, so a cache that drops
- * the entry and reads again sees the change).
+ * Wraps a session registry so that every successful write that changes
+ * what routing reads announces the bare JID on the bus (after the write,
+ * so a cache that drops the entry and reads again sees the change). The
+ * presence a session broadcast is not among it: cached entries may hold
+ * an older one, and nothing reads it from a cache (probes read the store).
  */
 export function announceSessionChanges(store: SessionStore, bus: Bus): SessionStore {
   const announce = (bare: string): void => bus.publish(EVENTS.sessionChanged, encodeEvent({ bare } satisfies SessionChange));
@@ -152,7 +154,9 @@ export function announceSessionChanges(store: SessionStore, bus: Bus): SessionSt
     },
     async update(bare, resource, sessionId, patch) {
       const changed = await store.update(bare, resource, sessionId, patch);
-      if (changed) announce(bare);
+      // Routing reads availability and priority only: a new <show/> or <status/>
+      // (the most frequent registry write) leaves every cache valid.
+      if (changed && (patch.available !== undefined || patch.priority !== undefined)) announce(bare);
       return changed;
     },
     async purgeNode(node) {

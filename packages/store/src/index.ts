@@ -6,7 +6,7 @@
  * contract test suite.
  */
 export type {
-  Account, StoredCredentials, AccountStore, SessionEntry, BoundSession, SessionStore, NodeInfo, Stores,
+  Account, StoredCredentials, AccountStore, SessionEntry, SessionPatch, BoundSession, SessionStore, NodeInfo, Stores,
   SubscriptionState, RosterItem, Roster, RosterStore, OfflineStore, PresenceStore, CoordinationStore,
   RoomAffiliationKind, RoomAffiliation, RoomMeta, StoredRoom, RoomListing, RoomStore,
 } from './types.js';

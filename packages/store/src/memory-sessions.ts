@@ -1,5 +1,5 @@
 import { MemoryLeases } from './memory-coordination.js';
-import type { BoundSession, NodeInfo, SessionEntry, SessionStore } from './types.js';
+import type { BoundSession, NodeInfo, SessionEntry, SessionPatch, SessionStore } from './types.js';
 import { checkEntry, checkPresencePatch, checkPriority, copyEntry as copy } from './validate.js';
 
 interface IndexRef {
@@ -55,7 +55,7 @@ export class MemorySessionStore implements SessionStore {
     bare: string,
     resource: string,
     sessionId: string,
-    patch: Partial<Pick<SessionEntry, 'priority' | 'available' | 'presence'>>,
+    patch: SessionPatch,
   ): Promise<boolean> {
     if (patch.priority !== undefined) checkPriority(patch.priority);
     checkPresencePatch(patch.presence);

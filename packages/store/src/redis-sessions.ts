@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { indexMember, parseIndexMember, type RedisKeys } from './redis-keys.js';
 import * as lua from './redis-scripts.js';
 import type { Guard } from './redis-scripts.js';
-import type { BoundSession, NodeInfo, SessionEntry, SessionStore } from './types.js';
+import type { BoundSession, NodeInfo, SessionEntry, SessionPatch, SessionStore } from './types.js';
 import { checkEntry, checkPresencePatch, checkPriority, copyEntry } from './validate.js';
 
 /** How many commands a bulk read (sessionsOf, purgeNode, count) keeps in flight at once. */
@@ -61,7 +61,7 @@ export class RedisSessionStore implements SessionStore {
     bare: string,
     resource: string,
     sessionId: string,
-    patch: Partial<Pick<SessionEntry, 'priority' | 'available' | 'presence'>>,
+    patch: SessionPatch,
   ): Promise<boolean> {
     return this.guard('update', async () => {
       if (patch.priority !== undefined) checkPriority(patch.priority);

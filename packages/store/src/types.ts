@@ -40,6 +40,9 @@ export interface SessionEntry {
   presence?: string;
 }
 
+/** What a session's own presence may change in its registry entry. */
+export type SessionPatch = Partial<Pick<SessionEntry, 'priority' | 'available' | 'presence'>>;
+
 export interface BoundSession extends SessionEntry {
   /** Bare JID string (prepared). */
   bare: string;
@@ -64,7 +67,7 @@ export interface SessionStore {
   /** Removes (bare, resource) only if it still holds `sessionId`; true when removed. */
   unbind(bare: string, resource: string, sessionId: string): Promise<boolean>;
   /** Patches priority/availability only if (bare, resource) still holds `sessionId`. */
-  update(bare: string, resource: string, sessionId: string, patch: Partial<Pick<SessionEntry, 'priority' | 'available' | 'presence'>>): Promise<boolean>;
+  update(bare: string, resource: string, sessionId: string, patch: SessionPatch): Promise<boolean>;
   get(bare: string, resource: string): Promise<SessionEntry | null>;
   /** All resources of a bare JID, in no particular order. */
   list(bare: string): Promise<SessionEntry[]>;

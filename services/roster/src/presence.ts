@@ -9,6 +9,7 @@ import { JID, tryParseJid } from '@hyphae/jid';
 import { NS } from '@hyphae/stanza';
 import { broadcast, probeContacts } from './broadcast.js';
 import { outboundSubscription, SUBSCRIPTION_TYPES, type SubscriptionType } from './subscriptions.js';
+import type { SessionPatch } from '@hyphae/store';
 import type { RosterContext } from './context.js';
 
 export async function presenceOut(ctx: RosterContext, stanza: Element, from: JID, sessionId: string): Promise<void> {
@@ -39,9 +40,12 @@ async function availability(ctx: RosterContext, stanza: Element, from: JID, sess
   if (!entry || entry.sessionId !== sessionId) return; // that session is gone already
   const initial = !unavailable && !entry.available;
   const priority = unavailable ? entry.priority : Number(stanza.getChildText('priority') ?? 0) || 0;
-  await ctx.stores.sessions.update(user, from.resource, sessionId, unavailable
-    ? { available: false, presence: '' }
-    : { available: true, priority, presence: stanza.toString() });
+  // Only what changed: a status change with the same availability and priority
+  // leaves the routers' session caches valid (announceSessionChanges).
+  const patch: SessionPatch = { presence: unavailable ? '' : stanza.toString() };
+  if (entry.available === unavailable) patch.available = !unavailable;
+  if (entry.priority !== priority) patch.priority = priority;
+  await ctx.stores.sessions.update(user, from.resource, sessionId, patch);
   await broadcast(ctx, user, stanza);
   // The user's other resources see it too (§4.2.2, §4.4.2).
   await ctx.router.route(stanza, from);
