@@ -3,8 +3,8 @@
  * reading a log that may not exist yet, a child's state, and the readiness
  * probe on a c2s port.
  */
-import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import { exited, isRunning, probeTcp } from '@hyphae/testkit';
 import type { C2sNode } from './server.js';
 
@@ -65,3 +65,145 @@ export function probeStream(port: number, domain: string): Promise<boolean> {
     verdict: (reply) => (/<stream:features[\s>]/.test(reply) ? from.test(reply) : undefined),
   });
 }
+
+// Cleanup when the test process ends without stop(): SIGKILL the servers,
+// remove their directories. Signals that end the process without 'exit'
+// are covered by each server's own parent watchdog (it stops within a
+// second or two).
+const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
+let hookInstalled = false;
+
+function installExitHook(): void {
+  if (hookInstalled) return;
+  hookInstalled = true;
+  process.on('exit', () => {
+    for (const c of live) c.kill('SIGKILL');
+    for (const d of [...dirs]) removeDir(d);
+  });
+}
+
+/** `dir` is removed when the test process exits, unless removeDir() came first. */
+export function ownDir(dir: string): string {
+  installExitHook();
+  dirs.add(dir);
+  return dir;
+}
+
+/** Removes a server's directory (kept when HYPHAE_E2E_KEEP is set). Best effort. */
+export function removeDir(dir: string): void {
+  dirs.delete(dir);
+  if (process.env.HYPHAE_E2E_KEEP) return;
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
+  } catch {
+    // best effort
+  }
+}
+
+/** The harness would retry on other ports: the server found one of its ports taken. */
+export class PortTaken extends Error {}
+
+/** The last `n` lines of a log. */
+export function tail(s: string, n = 60): string {
+  return s.split('\n').slice(-n).join('\n');
+}
+
+/** A server process, unref'd (it never holds a test process open), with the first 64 KiB of what it wrote. */
+export interface Spawned {
+  readonly child: ChildProcess;
+  output(): string;
+  spawnError(): Error | undefined;
+}
+
+/** Spawns `bin`, killed when the test process exits (installExitHook). Reading both pipes also keeps it from blocking. */
+export function spawnUnref(bin: string, args: string[], opts: SpawnOptions): Spawned {
+  installExitHook();
+  const c = spawn(bin, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(c);
+  c.once('exit', () => live.delete(c));
+  c.unref();
+  let output = '';
+  for (const s of [c.stdout, c.stderr]) {
+    s?.on('data', (b: Buffer) => {
+      if (output.length < 64 * 1024) output += b.toString('utf8');
+    });
+    (s as unknown as { unref?: () => void } | null)?.unref?.();
+  }
+  let spawnError: Error | undefined;
+  c.once('error', (err) => {
+    spawnError = err;
+  });
+  return { child: c, output: () => output, spawnError: () => spawnError };
+}
+
+/**
+ * Polls every 50 ms until `ready()`. The child exiting first, `portTaken`
+ * matching its log (PortTaken: the caller retries on other ports) or
+ * `deadlineMs` passing end it (SIGKILL) and throw, with the log's tail.
+ */
+export async function untilReady(
+  s: Spawned,
+  o: { name: string; bin: string; deadlineMs: number; log: () => string; portTaken: RegExp; ready: () => Promise<boolean> },
+): Promise<void> {
+  const c = s.child;
+  const deadline = Date.now() + o.deadlineMs;
+  const kill = async (): Promise<void> => {
+    c.kill('SIGKILL');
+    await exited(c);
+  };
+  for (;;) {
+    const spawnError = s.spawnError();
+    if (spawnError) throw new Error(`${o.bin} failed to start: ${spawnError.message}`);
+    if (!isRunning(c)) {
+      await exited(c);
+      const log = o.log();
+      if (o.portTaken.test(log)) throw new PortTaken(tail(log));
+      throw new Error(`${o.name} exited (code ${c.exitCode}, signal ${c.signalCode}) before it was ready:\n${tail(log)}`);
+    }
+    if (o.portTaken.test(o.log())) {
+      await kill();
+      throw new PortTaken(tail(o.log()));
+    }
+    if ((await o.ready()) && isRunning(c)) return;
+    if (Date.now() > deadline) {
+      await kill();
+      throw new Error(`${o.name} was not ready within ${o.deadlineMs} ms:\n${tail(o.log())}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * `launch` until it succeeds, again (on other ports) while it throws
+ * PortTaken, at most `attempts` times; then `setup`. Anything that fails
+ * kills the child and calls `cleanup` before the error goes on.
+ */
+export async function launchWithRetries(o: {
+  attempts: number;
+  launch: () => Promise<void>;
+  setup: () => Promise<void>;
+  child: () => ChildProcess | undefined;
+  cleanup: () => void;
+}): Promise<void> {
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await o.launch();
+        break;
+      } catch (err) {
+        if (!(err instanceof PortTaken) || attempt >= o.attempts) throw err;
+      }
+    }
+    await o.setup();
+  } catch (err) {
+    const c = o.child();
+    if (c && isRunning(c)) {
+      c.kill('SIGKILL');
+      await exited(c);
+    }
+    o.cleanup();
+    throw err;
+  }
+}
+

@@ -89,14 +89,14 @@
  * option ("Duplicated option: loglevel"), so a bad `extraYaml` fails fast
  * with ejabberd's message in the error.
  */
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@hyphae/testkit';
 import { issueServerCert, createTestCa } from '@hyphae/pki';
-import { exited, isRunning, probeStream, readText, terminate, type ForeignServer } from './child.js';
+import { isRunning, probeStream, launchWithRetries, ownDir, removeDir, readText, spawnUnref, terminate, untilReady, type ForeignServer, type Spawned } from './child.js';
 
 const EJABBERDCTL = process.env.HYPHAE_EJABBERDCTL ?? '/usr/sbin/ejabberdctl';
 const READY_DEADLINE_MS = 30_000;
@@ -213,32 +213,6 @@ function findInstall(): Install | string {
 export function ejabberdSkipReason(): string | null {
   const i = findInstall();
   return typeof i === 'string' ? i : null;
-}
-
-// ---------------------------------------------------------------------------
-// Cleanup when the test process ends without stop().
-
-const live = new Set<ChildProcess>();
-const dirs = new Set<string>();
-let hookInstalled = false;
-
-function installExitHook(): void {
-  if (hookInstalled) return;
-  hookInstalled = true;
-  process.on('exit', () => {
-    for (const c of live) c.kill('SIGKILL');
-    if (!process.env.HYPHAE_E2E_KEEP) {
-      for (const d of dirs) {
-        try {
-          rmSync(d, { recursive: true, force: true, maxRetries: 2 });
-        } catch {
-          // best effort
-        }
-      }
-    }
-  });
-  // Signals that end the process without 'exit': the watchdog in the VM
-  // halts it within a second or two.
 }
 
 // ---------------------------------------------------------------------------
@@ -404,19 +378,14 @@ function isBeam(pid: number): boolean {
   return /^beam(\.smp)?$/.test(readText(`/proc/${pid}/comm`).trim());
 }
 
-class PortTaken extends Error {}
 
 const PORT_TAKEN = /eaddrinuse|address already in use|Failed to open socket/i;
 
-function tail(s: string, n = 60): string {
-  return s.split('\n').slice(-n).join('\n');
-}
 
 /** Starts ejabberd; resolves once its c2s port answers a stream header and the `users` exist. */
 export async function startEjabberd(opts: EjabberdOptions = {}): Promise<EjabberdServer> {
   const inst = findInstall();
   if (typeof inst === 'string') throw new Error(inst);
-  installExitHook();
 
   const o = { ...opts, domain: opts.domain ?? 'localhost', logLevel: opts.logLevel ?? 'warning', maxStanzaSize: opts.maxStanzaSize ?? 262_144 };
   if ((opts.certPem === undefined) !== (opts.keyPem === undefined)) throw new Error('startEjabberd: certPem and keyPem go together');
@@ -434,7 +403,7 @@ export async function startEjabberd(opts: EjabberdOptions = {}): Promise<Ejabber
   }
 
   const dir = mkdtempSync(join(tmpdir(), 'hyphae-ejabberd-'));
-  dirs.add(dir);
+  ownDir(dir);
   chmodSync(dir, 0o755);
   const layout: Layout = {
     dir,
@@ -470,7 +439,7 @@ export async function startEjabberd(opts: EjabberdOptions = {}): Promise<Ejabber
   };
 
   let child: ChildProcess | undefined;
-  let output = '';
+  let spawned: Spawned | undefined;
   let c2sPort = 0;
   let stopped = false;
 
@@ -481,7 +450,6 @@ export async function startEjabberd(opts: EjabberdOptions = {}): Promise<Ejabber
     env.ERL_DIST_PORT = String(node.distPort);
     writeFileSync(layout.configPath, configYaml(layout, o, c2sPort, caPem !== undefined));
     if (existsSync(logPath)) writeFileSync(logPath, '');
-    output = '';
     const args = [
       '-sname', node.name,
       ...distArgs(node),
@@ -500,51 +468,20 @@ export async function startEjabberd(opts: EjabberdOptions = {}): Promise<Ejabber
       '-s', 'ejabberd',
       '-noinput',
     ];
-    const c = spawn(inst.erl, args, { cwd: layout.spoolDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    spawned = spawnUnref(inst.erl, args, { cwd: layout.spoolDir, env });
+    const c = spawned.child;
     child = c;
-    live.add(c);
-    c.once('exit', () => live.delete(c));
-    c.unref();
-    for (const s of [c.stdout, c.stderr]) {
-      s?.on('data', (b: Buffer) => {
-        if (output.length < 64 * 1024) output += b.toString('utf8');
-      });
-      (s as unknown as { unref?: () => void } | null)?.unref?.();
-    }
-    let spawnError: Error | undefined;
-    c.once('error', (err) => {
-      spawnError = err;
+    await untilReady(spawned, {
+      name: 'ejabberd',
+      bin: inst.erl,
+      deadlineMs: READY_DEADLINE_MS,
+      log: () => server.log(),
+      portTaken: PORT_TAKEN,
+      ready: () => probeStream(c2sPort, o.domain),
     });
-    const deadline = Date.now() + READY_DEADLINE_MS;
-    for (;;) {
-      if (spawnError) throw new Error(`${inst.erl} failed to start: ${spawnError.message}`);
-      if (!isRunning(c)) {
-        await exited(c);
-        const log = server.log();
-        if (PORT_TAKEN.test(log)) throw new PortTaken(tail(log));
-        throw new Error(`ejabberd exited (code ${c.exitCode}, signal ${c.signalCode}) before it was ready:\n${tail(log)}`);
-      }
-      if (PORT_TAKEN.test(readText(logPath))) {
-        c.kill('SIGKILL');
-        await exited(c);
-        throw new PortTaken(tail(server.log()));
-      }
-      if ((await probeStream(c2sPort, o.domain)) && isRunning(c)) break;
-      if (Date.now() > deadline) {
-        c.kill('SIGKILL');
-        await exited(c);
-        throw new Error(`ejabberd was not ready within ${READY_DEADLINE_MS} ms:\n${tail(server.log())}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
     if (c.pid === undefined || !isBeam(c.pid)) {
       throw new Error(`ejabberd's process ${c.pid} is not beam.smp (${readText(`/proc/${c.pid}/comm`).trim()}): is ${inst.erl} a wrapper that does not exec?`);
     }
-  };
-
-  const removeDir = (): void => {
-    dirs.delete(dir);
-    if (!process.env.HYPHAE_E2E_KEEP) rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
   };
 
   const ctl = (args: string[]): Promise<string> =>
@@ -580,7 +517,7 @@ export async function startEjabberd(opts: EjabberdOptions = {}): Promise<Ejabber
     },
     running: () => child !== undefined && isRunning(child),
     log: () => {
-      const out = output.trim();
+      const out = (spawned?.output() ?? '').trim();
       return readText(logPath) + (out ? `\n--- ejabberd stdout/stderr ---\n${out}\n` : '');
     },
     async stop() {
@@ -588,33 +525,23 @@ export async function startEjabberd(opts: EjabberdOptions = {}): Promise<Ejabber
       stopped = true;
       // OTP 25 turns SIGTERM into init:stop(): ejabberd stops its modules and Mnesia.
       if (child) await terminate(child, STOP_GRACE_MS);
-      removeDir();
+      removeDir(dir);
     },
   };
 
-  try {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await launch();
-        break;
-      } catch (err) {
-        if (!(err instanceof PortTaken) || attempt >= LAUNCH_ATTEMPTS) throw err;
-      }
-    }
-    const users = [...(opts.users ?? [])];
-    await Promise.all(
-      Array.from({ length: Math.min(ADD_USER_CONCURRENCY, users.length) }, async () => {
-        for (let u = users.shift(); u; u = users.shift()) await server.addUser(u.user, u.password);
-      }),
-    );
-  } catch (err) {
-    const c = child;
-    if (c && isRunning(c)) {
-      c.kill('SIGKILL');
-      await exited(c);
-    }
-    removeDir();
-    throw err;
-  }
+  await launchWithRetries({
+    attempts: LAUNCH_ATTEMPTS,
+    launch,
+    setup: async () => {
+      const users = [...(opts.users ?? [])];
+      await Promise.all(
+        Array.from({ length: Math.min(ADD_USER_CONCURRENCY, users.length) }, async () => {
+          for (let u = users.shift(); u; u = users.shift()) await server.addUser(u.user, u.password);
+        }),
+      );
+    },
+    child: () => child,
+    cleanup: () => removeDir(dir),
+  });
   return server;
 }

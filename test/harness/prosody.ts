@@ -32,13 +32,13 @@
  * the `prosody` user, who could not write into our temporary directory.
  * As another user nothing special is needed: every file is ours.
  */
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@hyphae/testkit';
 import type { TestContext } from 'node:test';
-import { exited, isRunning, probeStream, readText, terminate, type ForeignServer } from './child.js';
+import { isRunning, probeStream, launchWithRetries, ownDir, removeDir, readText, spawnUnref, tail, terminate, untilReady, type ForeignServer, type Spawned } from './child.js';
 
 const PROSODY_BIN = process.env.HYPHAE_PROSODY ?? 'prosody';
 const PROSODYCTL_BIN = process.env.HYPHAE_PROSODYCTL ?? 'prosodyctl';
@@ -112,32 +112,6 @@ export function prosodySkipReason(): string | null {
 /** Whether the prosody binary is installed and runs. */
 export function prosodyAvailable(): boolean {
   return prosodySkipReason() === null;
-}
-
-// ---------------------------------------------------------------------------
-// Cleanup when the test process ends without stop().
-
-const live = new Set<ChildProcess>();
-const dirs = new Set<string>();
-let hookInstalled = false;
-
-function installExitHook(): void {
-  if (hookInstalled) return;
-  hookInstalled = true;
-  process.on('exit', () => {
-    for (const c of live) c.kill('SIGKILL');
-    if (!process.env.HYPHAE_E2E_KEEP) {
-      for (const d of dirs) {
-        try {
-          rmSync(d, { recursive: true, force: true, maxRetries: 2 });
-        } catch {
-          // best effort
-        }
-      }
-    }
-  });
-  // Signals that end the process without 'exit' handlers: mod_hyphae_test's
-  // parent watchdog stops Prosody within a second or two anyway.
 }
 
 // ---------------------------------------------------------------------------
@@ -303,10 +277,9 @@ async function threeFreePorts(): Promise<[number, number, number]> {
 export async function startProsody(opts: ProsodyOptions): Promise<ProsodyServer> {
   const skip = prosodySkipReason();
   if (skip) throw new Error(skip);
-  installExitHook();
 
   const dir = mkdtempSync(join(tmpdir(), 'hyphae-prosody-'));
-  dirs.add(dir);
+  ownDir(dir);
   chmodSync(dir, 0o755);
   for (const sub of ['data', 'plugins', 'certs']) mkdirSync(join(dir, sub), { recursive: true });
   writeFileSync(join(dir, 'plugins', 'mod_hyphae_test.lua'), PLUGIN_LUA);
@@ -314,7 +287,7 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyServer>
   const layout: Layout = { dir, configPath: join(dir, 'prosody.cfg.lua'), logPath: join(dir, 'prosody.log'), mucDomain };
 
   let child: ChildProcess | undefined;
-  let output = '';
+  let spawned: Spawned | undefined;
   let ports = { c2s: 0, c2sDirectTls: 0, s2s: 0 };
   let stopped = false;
 
@@ -323,48 +296,16 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyServer>
     ports = { c2s, c2sDirectTls, s2s };
     writeConfig(layout, opts, ports);
     if (existsSync(layout.logPath)) writeFileSync(layout.logPath, '');
-    output = '';
-    const c = spawn(PROSODY_BIN, ['--config', layout.configPath, '-F'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    child = c;
-    live.add(c);
-    c.once('exit', () => live.delete(c));
-    c.unref();
-    for (const s of [c.stdout, c.stderr]) {
-      s?.on('data', (b: Buffer) => {
-        if (output.length < 64 * 1024) output += b.toString('utf8');
-      });
-      (s as unknown as { unref?: () => void } | null)?.unref?.();
-    }
-    let spawnError: Error | undefined;
-    c.once('error', (err) => {
-      spawnError = err;
+    spawned = spawnUnref(PROSODY_BIN, ['--config', layout.configPath, '-F'], { cwd: dir });
+    child = spawned.child;
+    await untilReady(spawned, {
+      name: 'prosody',
+      bin: PROSODY_BIN,
+      deadlineMs: READY_DEADLINE_MS,
+      log: () => server.log(),
+      portTaken: /Failed to open server port/,
+      ready: async () => /Activated service 's2s' on/.test(readText(layout.logPath)) && (await probeStream(ports.c2s, opts.domain)),
     });
-    const deadline = Date.now() + READY_DEADLINE_MS;
-    for (;;) {
-      if (spawnError) throw new Error(`${PROSODY_BIN} failed to start: ${spawnError.message}`);
-      if (!isRunning(c)) {
-        await exited(c);
-        throw new Error(`prosody exited (code ${c.exitCode}, signal ${c.signalCode}) before it was ready:\n${tail(server.log())}`);
-      }
-      const log = readText(layout.logPath);
-      if (/Failed to open server port/.test(log)) {
-        c.kill('SIGKILL');
-        await exited(c);
-        throw new PortTaken(tail(log));
-      }
-      if (/Activated service 's2s' on/.test(log) && (await probeStream(ports.c2s, opts.domain)) && isRunning(c)) return;
-      if (Date.now() > deadline) {
-        c.kill('SIGKILL');
-        await exited(c);
-        throw new Error(`prosody was not ready within ${READY_DEADLINE_MS} ms:\n${tail(server.log())}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  };
-
-  const removeDir = (): void => {
-    dirs.delete(dir);
-    if (!process.env.HYPHAE_E2E_KEEP) rmSync(dir, { recursive: true, force: true, maxRetries: 2 });
   };
 
   const server: ProsodyServer = {
@@ -389,42 +330,30 @@ export async function startProsody(opts: ProsodyOptions): Promise<ProsodyServer>
     },
     addUser: (user, password) => runProsodyctl(layout.configPath, ['register', user, opts.domain, password]),
     running: () => child !== undefined && isRunning(child),
-    log: () => readText(layout.logPath) + (output ? `\n--- prosody stdout/stderr ---\n${output}` : ''),
+    log: () => {
+      const output = spawned?.output() ?? '';
+      return readText(layout.logPath) + (output ? `\n--- prosody stdout/stderr ---\n${output}` : '');
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
       if (child) await terminate(child, STOP_GRACE_MS);
-      removeDir();
+      removeDir(dir);
     },
   };
 
-  try {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await launch();
-        break;
-      } catch (err) {
-        if (!(err instanceof PortTaken) || attempt >= PORT_ATTEMPTS) throw err;
-      }
-    }
-    for (const u of opts.users ?? []) await server.addUser(u.user, u.password);
-  } catch (err) {
-    const c = child;
-    if (c && isRunning(c)) {
-      c.kill('SIGKILL');
-      await exited(c);
-    }
-    removeDir();
-    throw err;
-  }
+  await launchWithRetries({
+    attempts: PORT_ATTEMPTS,
+    launch,
+    setup: async () => {
+      for (const u of opts.users ?? []) await server.addUser(u.user, u.password);
+    },
+    child: () => child,
+    cleanup: () => removeDir(dir),
+  });
   return server;
 }
 
-class PortTaken extends Error {}
-
-function tail(s: string, n = 60): string {
-  return s.split('\n').slice(-n).join('\n');
-}
 
 /**
  * Runs `fn`; when it throws, attaches the tail of each Prosody's log to the
