@@ -40,8 +40,7 @@ import { dirname, isAbsolute, join, posix } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { parser as promqlParser } from '@prometheus-io/lezer-promql';
-import { freePort } from '@hyphae/testkit';
-import { REPO_ROOT, embeddedSkipReason, scrapeMetrics, startEmbedded, type HyphaeServer } from '../harness/server.js';
+import { REPO_ROOT, distinctPorts, embeddedSkipReason, scrapeMetrics, startEmbedded, type HyphaeServer } from '../harness/server.js';
 
 // ---------------------------------------------------------------------------
 // Small helpers
@@ -1006,7 +1005,8 @@ test('image replay: assemble + production npm ci + final-stage layout start `hyp
     for (const m of ins.args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=(\S+)/g)) imageEnv[m[1]!] = m[2]!.startsWith('/') ? join(fs, m[2]!) : m[2]!;
   }
   assert.ok(imageEnv.HYPHAE_CONFIG && existsSync(imageEnv.HYPHAE_CONFIG), 'the image has its configuration file');
-  const [port, directTlsPort, httpPort, s2sPort, s2sDirectPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  // Five different ports: two freePort() calls in a row may return the same one.
+  const [port, directTlsPort, httpPort, s2sPort, s2sDirectPort] = await distinctPorts(5);
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: root,

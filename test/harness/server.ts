@@ -502,7 +502,8 @@ async function c2sPorts(): Promise<{ port: number; directTlsPort: number; httpPo
 }
 
 /** `count` free ports, distinct from each other and from `used` (which gets them added). */
-async function distinctPorts(count: number, used: Set<number>): Promise<[number, number, number]> {
+/** `count` free loopback ports, different from each other and from `used` (to which they are added). */
+export async function distinctPorts(count: number, used: Set<number> = new Set()): Promise<number[]> {
   const out: number[] = [];
   while (out.length < count) {
     const p = await freePort();
@@ -510,7 +511,7 @@ async function distinctPorts(count: number, used: Set<number>): Promise<[number,
     out.push(p);
   }
   for (const p of out) used.add(p);
-  return [out[0] ?? 0, out[1] ?? 0, out[2] ?? 0];
+  return out;
 }
 
 function s2sEnabled(config: Record<string, unknown>): boolean {
@@ -547,7 +548,7 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<HyphaeS
   const { port, directTlsPort, httpPort } = await c2sPorts();
   let socksPort = await freePort();
   while ([port, directTlsPort, httpPort].includes(socksPort)) socksPort = await freePort();
-  const [s2sPort, s2sDirect] = await distinctPorts(2, new Set([port, directTlsPort, httpPort, socksPort]));
+  const [s2sPort = 0, s2sDirect = 0] = await distinctPorts(2, new Set([port, directTlsPort, httpPort, socksPort]));
   const nodeId = `e2e-all-${process.pid}`;
   const config = deepMerge(
     {
@@ -724,7 +725,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
   const s2sProcs: HyphaeProcess[] = [];
   const s2sCount = opts.s2sNodes ?? (s2sEnabled(deepMerge({ s2s: { enabled: false } }, opts.config ?? {})) ? 2 : 0);
   for (let i = 0; i < s2sCount; i++) {
-    const [httpPort, s2sPort, s2sDirect] = await distinctPorts(3, used);
+    const [httpPort = 0, s2sPort = 0, s2sDirect = 0] = await distinctPorts(3, used);
     const nodeId = `e2e-s2s-${i}-${process.pid}`;
     const dir = join(root, `s2s-${i}`);
     mkdirSync(dir, { recursive: true });
