@@ -89,7 +89,7 @@ export class Router {
     }).attach(opts.bus);
   }
 
-  /** Stops listening for registry changes. */
+  /** Stops listening for registry changes (the service's stop, once nothing is routed any more). */
   close(): void {
     this.sessions.detach();
   }
@@ -342,9 +342,9 @@ export class Router {
 
   private async toFull(stanza: Element, from: JID, to: JID, attempt: number): Promise<void> {
     const bare = to.toBareString();
-    // The retry after a "gone" reads the registry itself.
+    // After a "gone" the resource is treated as absent (and the bare JID rules read the registry itself).
     const entry = attempt === 0 ? await this.sessions.get(bare, to.resource) : null;
-    if (entry && attempt === 0) {
+    if (entry) {
       const data = enc.encode(stanza.toString());
       this.deliver(stanza, data, bare, entry, (outcome) => {
         if (outcome === 'gone') void this.toFull(stanza, from, to, attempt + 1);

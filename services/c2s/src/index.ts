@@ -198,6 +198,7 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
       const deadline = Date.now() + 3000;
       while (rt.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       clearInterval(timer);
+      router?.close();
       sub.unsubscribe();
       try {
         await stores.sessions.purgeNode(nodeId);

@@ -176,6 +176,7 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
       clearInterval(sampler);
       await service.stop();
       await ctx.outbox.drain();
+      router.close();
     },
   };
 }

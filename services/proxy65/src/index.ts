@@ -267,6 +267,7 @@ export async function startProxy65(deps: Proxy65Deps): Promise<Proxy65Service> {
         await Promise.allSettled([...inflight]);
         await holder.stop();
         metrics.proxyStreams.set(0);
+        router.close();
       })();
       return stopping;
     },

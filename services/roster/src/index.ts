@@ -127,6 +127,7 @@ export async function startRoster(deps: RosterDeps): Promise<RosterService> {
       clearInterval(sampler);
       await service.stop();
       await outbox.drain();
+      router.close();
     },
   };
 }

@@ -174,6 +174,7 @@ export async function startS2s(deps: S2sDeps): Promise<S2sService> {
       for (const s of streams.values()) s.close('shutdown');
       streams.clear();
       for (const s of sockets) s.destroy();
+      router.close();
     },
   };
 }
