@@ -1,4 +1,4 @@
-import { configLeaves, type LeafInfo } from './schema.js';
+import { configLeaves, type ConfigSection, type LeafInfo } from './schema.js';
 import { defaultConfig } from './load.js';
 
 export interface ConfigKeyDescription {
@@ -34,10 +34,13 @@ function render(value: unknown): string {
   return String(value);
 }
 
-/** One row per configuration key, generated from the schema (for the README's reference table). */
-export function describeConfig(): Array<ConfigKeyDescription> {
-  const defaults = defaultConfig() as unknown as Record<string, unknown>;
-  return configLeaves().map((leaf) => {
+/**
+ * One row per configuration key, generated from the schema (for the README's
+ * reference table), then one per key of the given module sections.
+ */
+export function describeConfig(sections: readonly ConfigSection[] = []): Array<ConfigKeyDescription> {
+  const defaults = defaultConfig(sections) as unknown as Record<string, unknown>;
+  return configLeaves(sections).map((leaf) => {
     let value: unknown = defaults;
     for (const seg of leaf.path) value = (value as Record<string, unknown>)[seg];
     return {

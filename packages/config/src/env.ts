@@ -5,7 +5,7 @@
  * aliases (NATS_URL, REDIS_URL, HYPHAE_LOG_LEVEL) that the generated name wins over.
  */
 import { ConfigError, type ConfigIssue } from './errors.js';
-import { camelSegment, configLeaves, type LeafInfo } from './schema.js';
+import { camelSegment, configLeaves, type ConfigSection, type LeafInfo } from './schema.js';
 
 export interface EnvValue {
   path: string[];
@@ -52,9 +52,9 @@ export function coerce(leaf: LeafInfo, raw: string): unknown {
  * for every Service whose name starts with "hyphae". Unknown variables with a
  * `__` (which Kubernetes never generates) are typos and are errors.
  */
-export function readEnv(env: Record<string, string | undefined>): EnvValue[] {
+export function readEnv(env: Record<string, string | undefined>, sections: readonly ConfigSection[] = []): EnvValue[] {
   const out: EnvValue[] = [];
-  const leaves = configLeaves();
+  const leaves = configLeaves(sections);
   for (const leaf of leaves) {
     for (const alias of leaf.meta.envAliases ?? []) {
       const raw = env[alias];
@@ -78,22 +78,27 @@ export function readEnv(env: Record<string, string | undefined>): EnvValue[] {
     issues.push({
       key,
       source: `env ${name}`,
-      message: `unknown key '${key}' (from env ${name})${hint(closestKey(key), true)}`,
+      message: `unknown key '${key}' (from env ${name})${hint(closestKey(key, sections), true)}`,
     });
   }
   if (issues.length > 0) throw new ConfigError(issues);
   return out;
 }
 
+/** A key to suggest: a leaf, or a module's section (which has no variable of its own). */
+export type Suggestion = Pick<LeafInfo, 'key'> & { env?: string };
+
 /** The known key closest to a misspelt one, if close enough to be a likely typo. */
-export function closestKey(key: string): LeafInfo | undefined {
-  let best: LeafInfo | undefined;
+export function closestKey(key: string, sections: readonly ConfigSection[] = []): Suggestion | undefined {
+  let best: Suggestion | undefined;
   let bestDistance = Infinity;
-  for (const leaf of configLeaves()) {
-    const d = distance(key.toLowerCase(), leaf.key.toLowerCase());
+  // Sections count too: 'modules.carbon' is far from every leaf of 'modules.carbons'.
+  const sectionKeys = sections.map((s): Suggestion => ({ key: `modules.${s.key}` }));
+  for (const known of [...configLeaves(sections), ...sectionKeys]) {
+    const d = distance(key.toLowerCase(), known.key.toLowerCase());
     if (d < bestDistance) {
       bestDistance = d;
-      best = leaf;
+      best = known;
     }
   }
   if (!best || bestDistance > Math.max(2, Math.floor(key.length / 4))) return undefined;
@@ -114,7 +119,7 @@ function distance(a: string, b: string): number {
 }
 
 /** "; did you mean 'c2s.port'?" */
-export function hint(leaf: LeafInfo | undefined, env: boolean): string {
-  if (!leaf) return '';
-  return env ? `; did you mean ${leaf.env} (${leaf.key})?` : `; did you mean '${leaf.key}'?`;
+export function hint(known: Suggestion | undefined, env: boolean): string {
+  if (!known) return '';
+  return env && known.env ? `; did you mean ${known.env} (${known.key})?` : `; did you mean '${known.key}'?`;
 }

@@ -11,7 +11,8 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { closestKey, hint, readEnv } from './env.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
-import { configLeaves, configSchema, type CrossFieldParams } from './schema.js';
+import { configLeaves, configSchema, type ConfigSection, type CrossFieldParams } from './schema.js';
+import { moduleDefaults, modulesSchema } from './sections.js';
 import type { HyphaeConfig } from './types.js';
 
 export { ConfigError } from './errors.js';
@@ -35,6 +36,8 @@ export interface LoadOptions {
   env?: Record<string, string | undefined>;
   /** Applied last (tests, embedded mode). */
   overrides?: DeepPartial<HyphaeConfig>;
+  /** The config sections of the modules in use, validated at modules.<key>; none: `modules` must be empty. */
+  sections?: readonly ConfigSection[];
 }
 
 /**
@@ -47,8 +50,8 @@ function defaultNodeId(): string {
   return `${host}-${process.pid}-${randomBytes(2).toString('hex')}`;
 }
 
-/** The built-in defaults (a fresh object each call; nodeId differs per call). */
-export function defaultConfig(): HyphaeConfig {
+/** The built-in defaults, with those of the given module sections (a fresh object each call; nodeId differs per call). */
+export function defaultConfig(sections: readonly ConfigSection[] = []): HyphaeConfig {
   return {
     domains: ['localhost'],
     nodeId: defaultNodeId(),
@@ -129,6 +132,7 @@ export function defaultConfig(): HyphaeConfig {
       maxInboundPerDomain: 16,
       maxStanzasPerSecond: 500,
     },
+    modules: moduleDefaults(sections),
   };
 }
 
@@ -229,8 +233,8 @@ function display(path: readonly PropertyKey[]): string {
   return out;
 }
 
-function toIssues(error: z.ZodError, input: Tree, sources: Sources): ConfigIssue[] {
-  const leaves = new Map(configLeaves().map((l) => [l.key, l]));
+function toIssues(error: z.ZodError, input: Tree, sources: Sources, sections: readonly ConfigSection[]): ConfigIssue[] {
+  const leaves = new Map(configLeaves(sections).map((l) => [l.key, l]));
   const issues: ConfigIssue[] = [];
   for (const issue of error.issues) {
     const path = issue.path as PropertyKey[];
@@ -239,7 +243,7 @@ function toIssues(error: z.ZodError, input: Tree, sources: Sources): ConfigIssue
         const full = [...path, k];
         const key = full.map(String).join('.');
         const source = sourceOf(sources, full);
-        issues.push({ key, source, message: `unknown key '${key}' (from ${source})${hint(closestKey(key), source.startsWith('env '))}` });
+        issues.push({ key, source, message: `unknown key '${key}' (from ${source})${hint(closestKey(key, sections), source.startsWith('env '))}` });
       }
       continue;
     }
@@ -272,8 +276,9 @@ function toIssues(error: z.ZodError, input: Tree, sources: Sources): ConfigIssue
  */
 export function loadConfig(opts: LoadOptions = {}): HyphaeConfig {
   const env = opts.env ?? process.env;
+  const sections = opts.sections ?? [];
   const sources: Sources = new Map();
-  const merged = defaultConfig() as unknown as Tree;
+  const merged = defaultConfig(sections) as unknown as Tree;
 
   let file: string | null = null;
   let via = '';
@@ -292,14 +297,15 @@ export function loadConfig(opts: LoadOptions = {}): HyphaeConfig {
     mergeLayer(merged, data, [], `file ${resolve(file)}`, sources, true);
   }
 
-  for (const { path, value, variable } of readEnv(env)) {
+  for (const { path, value, variable } of readEnv(env, sections)) {
     setPath(merged, path, value);
     sources.set(path.join('.'), `env ${variable}`);
   }
 
   if (opts.overrides) mergeLayer(merged, opts.overrides as Tree, [], 'overrides', sources, false);
 
-  const result = configSchema.safeParse(merged);
-  if (!result.success) throw new ConfigError(toIssues(result.error, merged, sources));
+  const schema = configSchema.extend({ modules: modulesSchema(sections) });
+  const result = schema.safeParse(merged);
+  if (!result.success) throw new ConfigError(toIssues(result.error, merged, sources, sections));
   return result.data;
 }

@@ -3,6 +3,9 @@
  * human description of what it expects (`leaf(...)` metadata): errors,
  * environment coercion and `describeConfig()` are all generated from this one
  * table, so a new key needs exactly one entry here (plus its type in types.ts).
+ * A feature module's keys live in the module instead, as a ConfigSection
+ * (modules.<key>) built with the same leaf(); the walkers below take the
+ * sections in use as a parameter.
  */
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
@@ -17,7 +20,8 @@ export interface LeafMeta {
   envAliases?: readonly string[];
 }
 
-function leaf<T extends z.ZodType>(schema: T, meta: LeafMeta): T {
+/** Attaches a key's documentation; every leaf of the schema, and of a module's section, needs it. */
+export function leaf<T extends z.ZodType>(schema: T, meta: LeafMeta): T {
   return schema.meta({ ...meta });
 }
 
@@ -519,10 +523,11 @@ export const configSchema = z.strictObject({
   s2s: s2sSchema,
 });
 
-// Compile-time proof that the schema produces exactly the documented type.
+// Compile-time proof that the schema produces exactly the documented type
+// (`modules` is added per load, from the sections of the modules in use).
 type Parsed = z.output<typeof configSchema>;
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
-const schemaMatchesTypes: Equal<Parsed, HyphaeConfig> = true;
+const schemaMatchesTypes: Equal<Parsed, Omit<HyphaeConfig, 'modules'>> = true;
 void schemaMatchesTypes;
 
 // ---------------------------------------------------------------------------
@@ -563,20 +568,29 @@ function defType(s: AnySchema): string {
   return s._zod.def.type;
 }
 
+/** The schema inside default/prefault/nullable wrappers (module leaves all have a default), and whether null is allowed. */
+function unwrap(schema: AnySchema): { inner: AnySchema; nullable: boolean; meta: LeafMeta | undefined } {
+  let inner = schema;
+  let nullable = false;
+  // leaf() may sit outside or inside the wrappers: leaf(x, m).default(v) and leaf(x.default(v), m) both work.
+  let meta = z.globalRegistry.get(inner) as LeafMeta | undefined;
+  for (;;) {
+    const type = defType(inner);
+    if (type === 'nullable') nullable = true;
+    else if (type !== 'default' && type !== 'prefault') return { inner, nullable, meta };
+    inner = (inner._zod.def as unknown as { innerType: AnySchema }).innerType;
+    meta ??= z.globalRegistry.get(inner) as LeafMeta | undefined;
+  }
+}
+
 function collect(schema: AnySchema, path: string[], out: LeafInfo[]): void {
-  if (defType(schema) === 'object') {
-    const shape = (schema as z.ZodObject).shape as Record<string, AnySchema>;
+  const { inner, nullable, meta } = unwrap(schema);
+  if (defType(inner) === 'object' && !nullable) {
+    const shape = (inner as z.ZodObject).shape as Record<string, AnySchema>;
     for (const [name, child] of Object.entries(shape)) collect(child, [...path, name], out);
     return;
   }
-  const meta = z.globalRegistry.get(schema) as LeafMeta | undefined;
   if (!meta?.doc) throw new Error(`config schema: leaf ${path.join('.')} has no documentation`);
-  let inner = schema;
-  let nullable = false;
-  if (defType(inner) === 'nullable') {
-    nullable = true;
-    inner = (inner as z.ZodNullable).unwrap();
-  }
   let kind: LeafKind;
   let options: readonly string[] | undefined;
   switch (defType(inner)) {
@@ -609,12 +623,53 @@ function collect(schema: AnySchema, path: string[], out: LeafInfo[]): void {
 
 let leavesCache: LeafInfo[] | undefined;
 
-/** Every configurable key, in schema order. */
-export function configLeaves(): readonly LeafInfo[] {
+/**
+ * Every configurable key, in schema order: the static ones, then those of the
+ * given module sections (modules.<key>.<leaf>). Throws if a section is unusable.
+ */
+export function configLeaves(sections: readonly ConfigSection[] = []): readonly LeafInfo[] {
   if (!leavesCache) {
     const out: LeafInfo[] = [];
     collect(configSchema, [], out);
     leavesCache = out;
   }
-  return leavesCache;
+  return sections.length === 0 ? leavesCache : [...leavesCache, ...checkSections(sections)];
+}
+
+// ---------------------------------------------------------------------------
+// Module sections
+
+/** A module's config section: the value at `modules.<key>` in the YAML, HYPHAE_MODULES__<KEY>__<LEAF> in the environment. */
+export interface ConfigSection<T = unknown> {
+  /** camelCase key under `modules:` (the module's name, e.g. 'carbons', 'idlePing'). */
+  key: string;
+  /** A z.strictObject whose every leaf has a default (.default(...)) and leaf() metadata, so an absent section is valid. */
+  schema: z.ZodType<T>;
+}
+
+// Round-trips through envSegment/camelSegment, so the environment names it unambiguously.
+const SECTION_KEY = /^[a-z][a-z0-9]*([A-Z][a-z0-9]*)*$/;
+
+/**
+ * The sections' leaves, after checking what the loader relies on. These are
+ * programming errors in a module, not configuration errors: plain Errors.
+ */
+export function checkSections(sections: readonly ConfigSection[]): LeafInfo[] {
+  const out: LeafInfo[] = [];
+  const seen = new Set<string>();
+  for (const { key, schema } of sections) {
+    const what = `config section '${key}'`;
+    if (!SECTION_KEY.test(key)) throw new Error(`${what}: the key must be camelCase letters and digits`);
+    if (seen.has(key)) throw new Error(`${what}: two sections have this key`);
+    seen.add(key);
+    // Unknown keys must be errors (a typo would otherwise be silently ignored).
+    const catchall = (schema._zod.def as { catchall?: AnySchema }).catchall;
+    if (defType(schema) !== 'object' || !catchall || defType(catchall) !== 'never') {
+      throw new Error(`${what}: the schema must be a z.strictObject`);
+    }
+    // A deployment that never mentions the module must still load.
+    if (!schema.safeParse({}).success) throw new Error(`${what}: every leaf needs a .default(...), so that an absent section is valid`);
+    collect(schema, ['modules', key], out);
+  }
+  return out;
 }

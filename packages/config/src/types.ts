@@ -193,4 +193,9 @@ export interface HyphaeConfig {
   proxy65: Proxy65Config;
   extdisco: ExtDiscoConfig;
   s2s: S2sConfig;
+  /**
+   * Each module's parsed section, by its key (`modules.<key>` in YAML); only the
+   * sections passed to loadConfig. A module reads its own back, typed, with moduleOptions().
+   */
+  modules: Record<string, unknown>;
 }
