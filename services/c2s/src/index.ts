@@ -12,15 +12,16 @@ import type { Bus, BusMessage, Subscription } from '@hyphae/bus';
 import type { Stores } from '@hyphae/store';
 import type { Logger, Metrics } from '@hyphae/observability';
 import { StreamError } from '@hyphae/stanza';
-import { Router, H, UserActors, componentsFor, remoteFor, c2sSubject, discoModule, pingModule, versionModule, registerModule, extdiscoModule, type ServerModule } from '@hyphae/router';
-import { C2sConnection } from './connection.js';
+import { Router, H, UserActors, componentsFor, remoteFor, c2sSubject } from '@hyphae/router';
+import type { ModuleRegistry } from '@hyphae/module-api';
+import { ClientStream } from './stream.js';
 import { C2sRuntime } from './runtime.js';
+import { TcpTransport } from './tcp-transport.js';
 import type { TlsCredentials } from './tls.js';
-import { parseJid } from '@hyphae/jid';
-import { adhocModule, createAdmin } from '@hyphae/admin';
 
 export { loadTlsCredentials, TlsSetupError } from './tls.js';
 export type { TlsCredentials } from './tls.js';
+export type { ClientTransport, TransportEvents, FramingError } from './transport.js';
 
 export interface C2sDeps {
   config: HyphaeConfig;
@@ -29,10 +30,8 @@ export interface C2sDeps {
   logger: Logger;
   metrics: Metrics;
   tls: TlsCredentials;
-  /** Server software version for XEP-0092. */
-  version: string;
-  /** Extra server modules (later issues add theirs here). */
-  modules?: ServerModule[];
+  /** The process's modules (built once at the composition root, shared with every service). */
+  registry: ModuleRegistry;
 }
 
 export interface C2sService {
@@ -63,45 +62,11 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
   const log = logger.child({ component: 'c2s' });
   const secureContext = createSecureContext({ key: deps.tls.key, cert: deps.tls.cert });
 
-  const modules: ServerModule[] = [];
-  let router: Router | null = null;
   const actors = new UserActors(bus, config.roster.shards);
   const components = componentsFor(config, bus);
-  const register = registerModule({
-    accounts: stores.accounts,
-    config: config.registration,
-    iterations: config.c2s.scramIterations,
-    closeSessions: async (bare, condition, text) => {
-      // The account is gone: its actor tells its contacts (unavailable) and
-      // forgets its roster, offline messages and pending requests — before
-      // the sessions close, so their session-end finds nothing left to do.
-      try {
-        await actors.send(parseJid(bare), 'account-deleted', new Uint8Array(0));
-      } catch (err) {
-        log.warn({ err, bare }, 'could not clean up a deleted account');
-      }
-      await router?.closeSessions(bare, condition, text);
-    },
-  });
-  modules.push(
-    // XEP-0045 §6.1: the chat service is found through the server's items.
-    discoModule({
-      modules: () => modules,
-      items: (domain) => [
-        ...(config.muc.enabled ? [{ jid: `${config.muc.subdomain}.${domain}`, name: 'Chatrooms' }] : []),
-        ...(config.proxy65.enabled ? [{ jid: `${config.proxy65.subdomain}.${domain}`, name: 'File transfer proxy' }] : []),
-      ],
-    }),
-    pingModule(),
-    versionModule({ name: 'Hyphae', version: deps.version }),
-    register,
-    // XEP-0050 ad-hoc commands: XEP-0133 service administration for config.admins (@hyphae/admin).
-    adhocModule({ admin: createAdmin({ config, bus, stores, logger: log, actors }), admins: config.admins, logger: log }),
-    extdiscoModule({ config: config.extdisco, domains: config.domains }),
-    ...(deps.modules ?? []),
-  );
-  router = new Router({ domains: config.domains, nodeId, bus, stores, logger: log, metrics, modules, actors, components, remote: remoteFor(config, bus) });
-  const rt = new C2sRuntime({ config, nodeId, bus, stores, router, register, logger: log, metrics, secureContext, tlsKey: deps.tls.key, actors });
+  const { registry } = deps;
+  const router = new Router({ domains: config.domains, nodeId, bus, stores, logger: log, metrics, registry, actors, components, remote: remoteFor(config, bus) });
+  const rt = new C2sRuntime({ config, nodeId, bus, stores, router, registry, logger: log, metrics, secureContext, tlsKey: deps.tls.key, actors });
   router.setLocal({ deliver: (sid, data) => rt.sessions.get(sid)?.deliver(data) ?? false });
 
   // Deliveries and control messages for sessions on this node.
@@ -116,12 +81,14 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
     msg.respond(EMPTY, { [H.ack]: ok ? 'ok' : 'gone' });
   });
 
-  const accept = (socket: Socket | TLSSocket, transport: 'tcp' | 'tls') => {
-    const ip = socket.remoteAddress ?? 'unknown';
+  const limits = { maxStanzaBytes: config.c2s.maxStanzaBytes, maxDepth: config.c2s.maxDepth, maxAttributes: config.c2s.maxAttributes };
+  const accept = (socket: Socket | TLSSocket, kind: 'tcp' | 'tls') => {
+    const transport = new TcpTransport(socket, { kind, secureContext, limits });
+    const ip = transport.remoteAddress;
     const n = (rt.perIp.get(ip) ?? 0) + 1;
     rt.perIp.set(ip, n);
-    metrics.connections.inc({ transport });
-    const conn = new C2sConnection(rt, socket, ip, transport);
+    metrics.connections.inc({ transport: kind });
+    const conn = new ClientStream(rt, transport);
     rt.connections.add(conn);
     if (n > config.c2s.maxConnectionsPerIp) conn.fail('policy-violation', 'Too many connections from your address');
   };
@@ -198,7 +165,7 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
       const deadline = Date.now() + 3000;
       while (rt.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       clearInterval(timer);
-      router?.close();
+      router.close();
       sub.unsubscribe();
       try {
         await stores.sessions.purgeNode(nodeId);

@@ -11,19 +11,22 @@ import type { Bus } from '@hyphae/bus';
 import type { Logger, Metrics } from '@hyphae/observability';
 import type { Credentials } from '@hyphae/sasl';
 import { prepLocal } from '@hyphae/jid';
-import { H, EVENTS, c2sSubject, encodeEvent, notifySessionEnded, SID_HEADER, type Router, type RegisterModule, type SessionEvent, type UserActors } from '@hyphae/router';
+import { H, EVENTS, c2sSubject, encodeEvent, notifySessionEnded, SID_HEADER, type SessionEvent, type UserActors } from '@hyphae/router';
+import type { ModuleRegistry, Routing } from '@hyphae/module-api';
 import type { Element } from 'ltx';
+import type { ClientStream } from './stream.js';
 
 const enc = new TextEncoder();
-import type { C2sConnection } from './connection.js';
 
 export interface C2sRuntimeOptions {
   config: HyphaeConfig;
   nodeId: string;
   bus: Bus;
   stores: Stores;
-  router: Router;
-  register: RegisterModule;
+  /** The process's router (any `Routing`: tests pass a fake). */
+  router: Routing;
+  /** The process's modules: stream features, nonzas, pre-auth iqs, hooks. */
+  registry: ModuleRegistry;
   logger: Logger;
   metrics: Metrics;
   secureContext: SecureContext;
@@ -36,17 +39,20 @@ export class C2sRuntime {
   readonly nodeId: string;
   readonly domains: ReadonlySet<string>;
   readonly stores: Stores;
-  readonly router: Router;
-  readonly register: RegisterModule;
+  readonly router: Routing;
+  readonly registry: ModuleRegistry;
+  /** Whether any module hooks these (read once: the registry does not change after start). */
+  readonly deliverHooks: boolean;
+  readonly stanzaOutHooks: boolean;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly secureContext: SecureContext;
   private readonly bus: Bus;
   readonly actors: UserActors;
   /** Bound sessions of this node by session id. */
-  readonly sessions = new Map<string, C2sConnection>();
+  readonly sessions = new Map<string, ClientStream>();
   /** Open connections (bound or not). */
-  readonly connections = new Set<C2sConnection>();
+  readonly connections = new Set<ClientStream>();
   readonly perIp = new Map<string, number>();
   /**
    * Secret behind the fake SCRAM salts of unknown users. Derived from the TLS
@@ -60,7 +66,9 @@ export class C2sRuntime {
     this.domains = new Set(o.config.domains);
     this.stores = o.stores;
     this.router = o.router;
-    this.register = o.register;
+    this.registry = o.registry;
+    this.deliverHooks = o.registry.has('session/deliver');
+    this.stanzaOutHooks = o.registry.has('stanza/out');
     this.logger = o.logger;
     this.metrics = o.metrics;
     this.secureContext = o.secureContext;
@@ -84,7 +92,7 @@ export class C2sRuntime {
     return (account?.credentials as Credentials | undefined) ?? null;
   }
 
-  sessionStarted(conn: C2sConnection): void {
+  sessionStarted(conn: ClientStream): void {
     const sid = conn.sessionId;
     if (sid) this.sessions.set(sid, conn);
     this.metrics.sessions.set(this.sessions.size);
@@ -132,9 +140,9 @@ export class C2sRuntime {
     await this.actors.send(jid.bare(), op, enc.encode(el.toString()), headers);
   }
 
-  connectionClosed(conn: C2sConnection): void {
+  connectionClosed(conn: ClientStream): void {
     this.connections.delete(conn);
-    this.metrics.connections.dec({ transport: conn.transport });
+    this.metrics.connections.dec({ transport: conn.transport.name });
     const n = (this.perIp.get(conn.remoteAddress) ?? 1) - 1;
     if (n <= 0) this.perIp.delete(conn.remoteAddress);
     else this.perIp.set(conn.remoteAddress, n);

@@ -1,0 +1,153 @@
+/**
+ * A bound stream as modules see it (module-api `ClientSession`): per-session
+ * state by key, registry flags, writing and closing; and the path of a
+ * delivery through `session/deliver` hooks when a module has one.
+ */
+import type { Element } from 'ltx';
+import type { JID } from '@hyphae/jid';
+import type { SessionEntry } from '@hyphae/store';
+import type { StreamErrorCondition } from '@hyphae/stanza';
+import { parseDelivered, stanzaKind, type ClientSession, type HookResult, type SessionDeliverEvent, type SessionKey } from '@hyphae/module-api';
+import type { C2sRuntime } from './runtime.js';
+
+/** What a session needs of the stream it lives on (stream.ts). */
+export interface SessionHost {
+  readonly lastReceivedAt: number;
+  /** The stream is open and bound: deliveries may be written. */
+  readonly isBound: boolean;
+  send(data: Element | Uint8Array | string): void;
+  fail(condition: StreamErrorCondition, text?: string): void;
+}
+
+export class C2sSession implements ClientSession {
+  readonly id: string;
+  readonly remoteAddress: string;
+  private readonly bare: string;
+  private readonly state = new Map<SessionKey<unknown>, unknown>();
+  /** The flags as this session last set them: concurrent setFlag calls compose. */
+  private readonly flags: Set<string>;
+  /** Flag writes, one at a time, so the registry ends with the latest set. */
+  private flagWrites: Promise<unknown> = Promise.resolve();
+  /** Deliveries going through hooks, in arrival order. */
+  private deliveries: Promise<void> = Promise.resolve();
+  /** The registry entry was removed already (drain): the session end still tells the user actor. */
+  leftRegistry = false;
+
+  constructor(
+    private readonly rt: C2sRuntime,
+    private readonly host: SessionHost,
+    readonly jid: JID,
+    /** The stream's copy of the registry entry (re-recorded after a registry outage). */
+    private readonly entry: SessionEntry,
+    remoteAddress: string,
+  ) {
+    this.id = entry.sessionId;
+    this.bare = jid.toBareString();
+    this.remoteAddress = remoteAddress;
+    this.flags = new Set(entry.flags ?? []);
+  }
+
+  get lastReceivedAt(): number {
+    return this.host.lastReceivedAt;
+  }
+
+  get<T>(key: SessionKey<T>): T | undefined {
+    return this.state.get(key) as T | undefined;
+  }
+
+  set<T>(key: SessionKey<T>, value: T | undefined): void {
+    if (value === undefined) this.state.delete(key);
+    else this.state.set(key, value);
+  }
+
+  write(data: Element | Uint8Array | string): void {
+    this.host.send(data);
+  }
+
+  setFlag(flag: string, on: boolean): Promise<void> {
+    if (on) this.flags.add(flag);
+    else this.flags.delete(flag);
+    const flags = [...this.flags].sort();
+    if (flags.length > 0) this.entry.flags = flags;
+    else delete this.entry.flags;
+    const write = this.flagWrites.then(() => this.recordFlags());
+    this.flagWrites = write.catch(() => undefined);
+    return write;
+  }
+
+  /** Writes the current set (replace semantics): a later call's write carries every earlier change. */
+  private async recordFlags(): Promise<void> {
+    const flags = [...this.flags].sort();
+    await this.rt.stores.sessions.update(this.bare, this.entry.resource, this.entry.sessionId, { flags });
+  }
+
+  close(condition: StreamErrorCondition, text?: string): void {
+    this.host.fail(condition, text);
+  }
+
+  /**
+   * First step of a drain: the session leaves the registry, so whatever is
+   * routed to the user from now on finds another resource or offline
+   * storage; the stream stays open meanwhile, so what was already on its
+   * way here is still written to it (answering those 'gone' would send them
+   * to offline storage behind later messages: out of order).
+   */
+  async leaveRegistry(): Promise<void> {
+    this.leftRegistry = await this.rt.leaveRegistry(this.jid, this.entry);
+  }
+
+  /** Re-records this session in the registry (after the registry lost it). */
+  async rebind(): Promise<void> {
+    if (!this.host.isBound) return;
+    const replaced = await this.rt.stores.sessions.bind(this.bare, this.entry);
+    if (replaced && replaced.sessionId !== this.entry.sessionId) {
+      // Someone bound the resource while we were cut off: they win.
+      this.host.fail('conflict', 'Replaced by a new connection');
+    }
+  }
+
+  /**
+   * Runs the `session/deliver` hooks on delivered bytes, then writes what
+   * they leave. Deliveries of one session stay in order: each waits for the
+   * one before. The caller has acknowledged the delivery already (a hook
+   * that stops one has taken responsibility for it).
+   */
+  deliverThroughHooks(data: Uint8Array): void {
+    this.deliveries = this.deliveries
+      .then(() => this.runDeliverHooks(data))
+      .catch((err: unknown) => this.rt.logger.error({ err, jid: this.jid.toString() }, 'a delivery failed'));
+  }
+
+  /** Resolves once every delivery accepted so far has been written or dropped (tests, drain). */
+  settled(): Promise<void> {
+    return this.deliveries;
+  }
+
+  private async runDeliverHooks(data: Uint8Array): Promise<void> {
+    let parsed: Element | null = null;
+    let replacement: Element | null = null;
+    const event: SessionDeliverEvent = {
+      session: this,
+      kind: stanzaKind(data),
+      data,
+      stanza: () => (parsed ??= parseDelivered(data)),
+      replace: (el) => {
+        replacement = el;
+      },
+      routing: this.rt.router,
+    };
+    let result: HookResult;
+    try {
+      result = await this.rt.registry.run('session/deliver', event);
+    } catch (err) {
+      // Acknowledged already: the client gets the stanza as it came rather than nothing.
+      this.rt.logger.error({ err, jid: this.jid.toString() }, 'a session/deliver hook failed; writing the stanza as it came');
+      result = undefined;
+      replacement = null;
+    }
+    if (result === 'stop') return;
+    if (!this.host.isBound) return;
+    this.rt.metrics.stanzas.inc({ direction: 'out', kind: 'delivered' });
+    this.host.send(replacement === null ? data : (replacement as Element).toString());
+  }
+}
