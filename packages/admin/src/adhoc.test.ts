@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { Element } from 'ltx';
 import { NS, StanzaError } from '@hyphae/stanza';
 import { parseJid } from '@hyphae/jid';
-import { discoModule, type IqRequest, type ServerModule } from '@hyphae/router';
+import { ModuleRegistry, type IqRequest, type ModuleInstance, type Routing } from '@hyphae/module-api';
+import { discoInstance } from '@hyphae/modules';
 import { verifyPassword } from '@hyphae/sasl';
-import { adhocModule, ADMIN_COMMANDS, NS_COMMANDS, NS_ADMIN, type AdhocOptions } from './adhoc.js';
+import { adhocInstance, ADMIN_COMMANDS, NS_COMMANDS, NS_ADMIN, type AdhocOptions } from './adhoc.js';
 import { fixture, type Fixture } from './test-fixture.js';
 
 const ADMIN = 'boss@localhost/desk';
@@ -13,8 +14,8 @@ const USER = 'pleb@localhost/phone';
 
 interface Ctx {
   f: Fixture;
-  mod: ServerModule;
-  disco: ServerModule;
+  mod: ModuleInstance;
+  disco: ModuleInstance;
   /** Runs an iq through the module's handler; returns the answer payload or throws the StanzaError. */
   run(from: string, payload: Element, to?: string): Promise<Element>;
   discoQuery(kind: 'info' | 'items', from: string, node?: string): Promise<Element>;
@@ -24,16 +25,17 @@ interface Ctx {
 async function withModule(fn: (c: Ctx) => Promise<void>, opts: Partial<AdhocOptions> = {}): Promise<void> {
   const f = await fixture();
   const clock = { t: 1_000_000 };
-  const mod = adhocModule({ admin: f.admin, admins: ['boss@localhost', 'not a jid'], now: () => clock.t, ...opts });
-  const modules: ServerModule[] = [];
-  const disco = discoModule({ modules: () => modules });
-  modules.push(disco, mod);
+  const mod = adhocInstance({ admin: f.admin, admins: ['boss@localhost', 'not a jid'], now: () => clock.t, ...opts });
+  let registry: ModuleRegistry | null = null;
+  const disco = discoInstance({ modules: () => registry ?? assert.fail('no registry') });
+  const loaded = (name: string, instance: ModuleInstance) => ({ definition: { name, description: name, specs: [], create: () => instance }, instance });
+  registry = new ModuleRegistry([loaded('disco', disco), loaded('adhoc', mod)]);
   const request = (from: string, payload: Element, to: string): IqRequest => {
     const iq = new Element('iq', { type: payload.attrs.xmlns === NS_COMMANDS ? 'set' : 'get', from, to, id: 'x' });
     iq.cnode(payload);
-    return { iq, payload, from: parseJid(from), to: parseJid(to) };
+    return { iq, payload, from: parseJid(from), to: parseJid(to), routing: {} as Routing };
   };
-  const route = (m: ServerModule, type: string, xmlns: string) => {
+  const route = (m: ModuleInstance, type: string, xmlns: string) => {
     const r = m.iq?.find((x) => x.type === type && x.xmlns === xmlns && x.target === 'host');
     assert.ok(r, `no route ${type} ${xmlns}`);
     return r;

@@ -20,10 +20,10 @@ import { Element } from 'ltx';
 import { randomBytes } from 'node:crypto';
 import { NS, StanzaError, type StanzaErrorCondition } from '@hyphae/stanza';
 import { tryParseJid } from '@hyphae/jid';
-import type { IqRequest, ServerModule } from '@hyphae/router';
+import { defineModule, type IqRequest, type ModuleInstance } from '@hyphae/module-api';
 import type { Logger } from '@hyphae/observability';
 import { AdminError, type AdminErrorCode } from './errors.js';
-import type { Admin } from './ops.js';
+import { createAdmin, type Admin } from './ops.js';
 
 /** XEP-0050 namespace (and the disco node listing the commands). */
 export const NS_COMMANDS = 'http://jabber.org/protocol/commands';
@@ -132,7 +132,7 @@ function requiredValue(fields: Fields, name: string): string {
   return v;
 }
 
-export function adhocModule(opts: AdhocOptions): ServerModule {
+export function adhocInstance(opts: AdhocOptions): ModuleInstance {
   const { admin } = opts;
   const log = opts.logger?.child({ component: 'adhoc' });
   const now = opts.now ?? Date.now;
@@ -306,9 +306,7 @@ export function adhocModule(opts: AdhocOptions): ServerModule {
   };
 
   return {
-    name: 'adhoc-admin',
-    specs: [{ spec: 'XEP-0050', version: '1.3.0' }, { spec: 'XEP-0133', version: '1.3.1' }],
-    hostFeatures: [NS_COMMANDS],
+    features: { server: [NS_COMMANDS] },
     iq: [{ target: 'host', type: 'set', xmlns: NS_COMMANDS, name: 'command', handle }],
     hostDiscoNode(kind, node, req) {
       if (node === NS_COMMANDS) {
@@ -330,3 +328,18 @@ export function adhocModule(opts: AdhocOptions): ServerModule {
     },
   };
 }
+
+/** XEP-0050 ad-hoc commands with XEP-0133 service administration for `admins`. */
+export const adhoc = defineModule({
+  name: 'adhoc',
+  description: 'Ad-hoc commands: service administration (add, delete, password, counts) for the configured admins',
+  specs: [
+    { spec: 'XEP-0050', version: '1.3.0' },
+    { spec: 'XEP-0133', version: '1.3.1', status: 'partial', note: 'add-user, delete-user, change-user-password, get-online-users-num, get-registered-users-num' },
+  ],
+  create: (deps) => adhocInstance({
+    admin: createAdmin({ config: deps.config, bus: deps.bus, stores: deps.stores, logger: deps.logger }),
+    admins: deps.config.admins,
+    logger: deps.logger,
+  }),
+});

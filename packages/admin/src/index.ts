@@ -9,5 +9,5 @@ export { createAdmin } from './ops.js';
 export type { Admin, AdminDeps, OnlineUser, NodeStatus, ShardGroupStatus, ServiceStatus, DeleteResult } from './ops.js';
 export { adminHttpHandler, authorize, isLoopback, httpStatusOf, ADMIN_PREFIX, MAX_BODY_BYTES } from './http.js';
 export type { AdminHttpOptions, HttpErrorCode, HttpErrorBody, AuthResult } from './http.js';
-export { adhocModule, NS_COMMANDS, NS_ADMIN, ADMIN_COMMANDS } from './adhoc.js';
+export { adhoc, adhocInstance, NS_COMMANDS, NS_ADMIN, ADMIN_COMMANDS } from './adhoc.js';
 export type { AdhocOptions } from './adhoc.js';

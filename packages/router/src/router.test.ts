@@ -15,10 +15,8 @@ import { openEmbeddedStores, type Stores } from '@hyphae/store';
 import { createLogger, createMetrics } from '@hyphae/observability';
 import { Router } from './router.js';
 import { H, c2sSubject } from './delivery.js';
-import { discoModule } from './modules/disco.js';
-import { pingModule } from './modules/ping.js';
-import { versionModule } from './modules/version.js';
-import type { ServerModule } from './types.js';
+import { discoInstance, pingInstance, versionInstance } from '@hyphae/modules';
+import { ModuleRegistry } from '@hyphae/module-api';
 
 const dec = new TextDecoder();
 
@@ -61,13 +59,18 @@ beforeEach(async () => {
   const dir = await mkdtemp(join(tmpdir(), 'hy-router-'));
   const bus = createMemoryBus();
   const stores = await openEmbeddedStores({ dir });
-  const modules: ServerModule[] = [];
-  modules.push(discoModule({ modules: () => modules, items: () => [{ jid: 'conference.example.org', name: 'Rooms' }] }), pingModule(), versionModule({ name: 'Hyphae', version: '9.9.9' }));
+  let registry: ModuleRegistry | null = null;
+  const modules = () => registry ?? assert.fail('registry not built');
+  registry = ModuleRegistry.of({
+    disco: discoInstance({ modules, items: () => [{ jid: 'conference.example.org', name: 'Rooms' }] }),
+    ping: pingInstance(),
+    version: versionInstance({ name: 'Hyphae', version: '9.9.9' }),
+  });
   const logger = createLogger({ service: 'test', level: 'silent' });
   const metrics = createMetrics({ service: 'test', node: 'node-a', defaultMetrics: false });
   const local = new Map<string, string[]>();
   const router = new Router({
-    domains: ['example.org'], nodeId: 'node-a', bus, stores, logger, metrics, modules, deliveryTimeoutMs: 500,
+    domains: ['example.org'], nodeId: 'node-a', bus, stores, logger, metrics, registry, deliveryTimeoutMs: 500,
     local: { deliver: (sid, data) => { const l = local.get(sid); if (!l) return false; l.push(dec.decode(data)); return true; } },
   });
   const remote = new Map<string, string[]>();
@@ -292,11 +295,8 @@ test('closeSessions sends a control close to every node holding the account', as
 });
 
 test('modules that claim the same iq are refused at start', () => {
-  const m: ServerModule = { name: 'a', specs: [], iq: [{ target: 'host', type: 'get', xmlns: 'x', name: 'q', handle: () => null }] };
-  assert.throws(() => new Router({
-    domains: ['e'], nodeId: 'n', bus: w.bus, stores: w.stores, logger: createLogger({ service: 't', level: 'silent' }),
-    metrics: createMetrics({ service: 't', node: 'n', defaultMetrics: false }), modules: [m, { ...m, name: 'b' }],
-  }), /two modules handle/);
+  const m = { iq: [{ target: 'host' as const, type: 'get' as const, xmlns: 'x', name: 'q', handle: () => null }] };
+  assert.throws(() => ModuleRegistry.of({ a: m, b: m }), /two modules handle host get x q \(b\)/);
 });
 
 

@@ -17,8 +17,8 @@ import { SessionCache } from './session-cache.js';
 import type { Stores, SessionEntry } from '@hyphae/store';
 import type { Logger, Metrics } from '@hyphae/observability';
 import { H, c2sSubject, type Ack } from './delivery.js';
-import { ModuleTable } from './modules.js';
-import type { IqTarget, IqReply, ServerModule } from './types.js';
+import { ModuleRegistry, type IqTarget, type IqReply, type Routing } from '@hyphae/module-api';
+import type { StreamErrorCondition } from '@hyphae/stanza';
 import type { UserActors } from './user-actor.js';
 import type { Component } from './components.js';
 import type { RemoteDomains } from './remote.js';
@@ -36,7 +36,8 @@ export interface RouterOptions {
   stores: Stores;
   logger: Logger;
   metrics: Metrics;
-  modules: ServerModule[];
+  /** The process's modules (one registry for every router of the process). */
+  registry: ModuleRegistry;
   local?: LocalSessions;
   /** How long a delivery may wait for its ack before the sender gets an error. */
   deliveryTimeoutMs?: number;
@@ -66,23 +67,23 @@ function isIqReply(v: unknown): v is IqReply {
   return typeof v === 'object' && v !== null && 'after' in v && 'payload' in v;
 }
 
-export class Router {
+export class Router implements Routing {
   private readonly domains: Set<string>;
-  readonly modules: ModuleTable;
+  readonly registry: ModuleRegistry;
   private local: LocalSessions | undefined;
   private readonly timeoutMs: number;
   /** The session registry as routing reads it (cached; see session-cache.ts). */
-  private readonly sessions: SessionCache;
+  private readonly cache: SessionCache;
 
   constructor(private readonly opts: RouterOptions) {
     this.domains = new Set(opts.domains);
-    this.modules = new ModuleTable(opts.modules);
+    this.registry = opts.registry;
     this.local = opts.local;
     this.timeoutMs = opts.deliveryTimeoutMs ?? 10_000;
     // Label children resolved once: this runs for every routed stanza.
     const hits = opts.metrics.routeCache.labels({ result: 'hit' });
     const misses = opts.metrics.routeCache.labels({ result: 'miss' });
-    this.sessions = new SessionCache(opts.stores.sessions, {
+    this.cache = new SessionCache(opts.stores.sessions, {
       ttlMs: opts.sessionCacheTtlMs ?? 5_000,
       maxEntries: 100_000,
       onLookup: (hit) => (hit ? hits : misses).inc(),
@@ -91,7 +92,19 @@ export class Router {
 
   /** Stops listening for registry changes (the service's stop, once nothing is routed any more). */
   close(): void {
-    this.sessions.detach();
+    this.cache.detach();
+  }
+
+  /** The registry's sessions of a local bare JID, as routing reads them (cached). */
+  sessions(bare: string): Promise<SessionEntry[]> {
+    return this.cache.list(bare);
+  }
+
+  /** Sends an operation to a user's actor (roster service); its result word. */
+  async toUserActor(user: JID, op: string, data: Uint8Array): Promise<string> {
+    const actors = this.opts.actors;
+    if (!actors) throw new StanzaError('service-unavailable', 'No user actors here');
+    return actors.result(await actors.send(user.bare(), op, data));
   }
 
   setLocal(local: LocalSessions): void {
@@ -143,7 +156,7 @@ export class Router {
   }
 
   /** Ends every session of `bare` with a stream error, wherever it is. */
-  async closeSessions(bare: string, condition: string, text: string): Promise<void> {
+  async closeSessions(bare: string, condition: StreamErrorCondition, text: string): Promise<void> {
     const sessions = await this.opts.stores.sessions.list(bare);
     for (const s of sessions) {
       const headers: Headers = { [H.sid]: s.sessionId, [H.kind]: 'control', [H.ctl]: 'close', [H.cond]: condition, [H.text]: text };
@@ -221,7 +234,7 @@ export class Router {
       }
       return this.handleIq(stanza, from, to, 'account');
     }
-    const sessions = await this.sessions.list(to.toBareString());
+    const sessions = await this.cache.list(to.toBareString());
     if (stanza.name === 'message') return this.messageToBare(stanza, from, to, sessions, 0);
     if (stanza.name === 'presence') {
       // Directed presence to a bare JID goes to every available resource
@@ -262,6 +275,8 @@ export class Router {
       return this.offline(stanza, from, to);
     }
     const bare = to.toBareString();
+    if (this.registry.has('message/deliver') &&
+        (await this.registry.run('message/deliver', { stanza, from, to, targets, sessions, routing: this })) === 'stop') return;
     const data = enc.encode(stanza.toString());
     let pending = targets.length;
     let delivered = 0;
@@ -282,7 +297,7 @@ export class Router {
   }
 
   private async retryBare(stanza: Element, from: JID, to: JID): Promise<void> {
-    const sessions = await this.sessions.fresh(to.toBareString());
+    const sessions = await this.cache.fresh(to.toBareString());
     return this.messageToBare(stanza, from, to, sessions, 1);
   }
 
@@ -319,7 +334,7 @@ export class Router {
    * user (subscription requests, pushes do their own addressing).
    */
   async deliverToResources(stanza: Element, bare: string, opts: { all?: boolean } = {}): Promise<number> {
-    const sessions = await this.sessions.list(bare);
+    const sessions = await this.cache.list(bare);
     const data = enc.encode(stanza.toString());
     let n = 0;
     for (const s of sessions) {
@@ -332,7 +347,7 @@ export class Router {
 
   /** Writes `stanza` (as it is) to one session of `bare`; false when that resource is not bound. */
   async deliverToSession(stanza: Element, bare: string, resource: string): Promise<boolean> {
-    const entry = await this.sessions.get(bare, resource);
+    const entry = await this.cache.get(bare, resource);
     if (!entry) return false;
     this.deliver(stanza, enc.encode(stanza.toString()), bare, entry, () => undefined);
     return true;
@@ -343,8 +358,12 @@ export class Router {
   private async toFull(stanza: Element, from: JID, to: JID, attempt: number): Promise<void> {
     const bare = to.toBareString();
     // After a "gone" the resource is treated as absent (and the bare JID rules read the registry itself).
-    const entry = attempt === 0 ? await this.sessions.get(bare, to.resource) : null;
+    const entry = attempt === 0 ? await this.cache.get(bare, to.resource) : null;
     if (entry) {
+      if (stanza.name === 'message' && this.registry.has('message/deliver')) {
+        const event = { stanza, from, to: to.bare(), targets: [entry], sessions: await this.cache.list(bare), routing: this };
+        if ((await this.registry.run('message/deliver', event)) === 'stop') return;
+      }
       const data = enc.encode(stanza.toString());
       this.deliver(stanza, data, bare, entry, (outcome) => {
         if (outcome === 'gone') void this.toFull(stanza, from, to, attempt + 1);
@@ -363,7 +382,7 @@ export class Router {
         if (type === 'groupchat') return this.bounce(stanza, from, new StanzaError('service-unavailable'));
         // normal/chat: treated as if addressed to the bare JID.
         if (!(await this.accountExists(to))) return this.bounce(stanza, from, new StanzaError('service-unavailable'));
-        return this.messageToBare(stanza, from, to.bare(), attempt === 0 ? await this.sessions.list(bare) : await this.sessions.fresh(bare), attempt);
+        return this.messageToBare(stanza, from, to.bare(), attempt === 0 ? await this.cache.list(bare) : await this.cache.fresh(bare), attempt);
       case 'iq':
         if (type === 'result' || type === 'error') return;
         return this.bounce(stanza, from, new StanzaError('service-unavailable'));
@@ -428,14 +447,14 @@ export class Router {
     const type = iq.attrs.type as string;
     if (type === 'result' || type === 'error') return; // the server has no requests outstanding
     const payload = iq.getChildElements()[0];
-    const route = payload && this.modules.find(target, type, payload.attrs.xmlns as string | undefined, payload.name);
+    const route = payload && this.registry.findIq(target, type, payload.attrs.xmlns as string | undefined, payload.name);
     if (!payload || !route) {
       // RFC 6120 §8.4: an iq the server does not understand.
       return this.bounce(iq, from, new StanzaError('service-unavailable'));
     }
     let answer: Element | null | IqReply;
     try {
-      answer = await route.handle({ iq, payload, from, to });
+      answer = await route.handle({ iq, payload, from, to, routing: this });
     } catch (e) {
       if (e instanceof StanzaError) return this.bounce(iq, from, e);
       this.opts.logger.error({ err: e, xmlns: payload.attrs.xmlns }, 'iq handler failed');

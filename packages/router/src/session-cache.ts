@@ -154,9 +154,9 @@ export function announceSessionChanges(store: SessionStore, bus: Bus): SessionSt
     },
     async update(bare, resource, sessionId, patch) {
       const changed = await store.update(bare, resource, sessionId, patch);
-      // Routing reads availability and priority only: a new <show/> or <status/>
-      // (the most frequent registry write) leaves every cache valid.
-      if (changed && (patch.available !== undefined || patch.priority !== undefined)) announce(bare);
+      // Routing reads availability, priority and module flags only: a new <show/>
+      // or <status/> (the most frequent registry write) leaves every cache valid.
+      if (changed && (patch.available !== undefined || patch.priority !== undefined || patch.flags !== undefined)) announce(bare);
       return changed;
     },
     async purgeNode(node) {

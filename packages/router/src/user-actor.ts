@@ -57,14 +57,15 @@ export class UserActors {
   }
 
   /** Sends to `user`'s actor and waits for its answer (retrying during handovers). */
-  async send(user: JID, op: UserOp, data: Uint8Array, headers: Headers = {}): Promise<BusMessage> {
+  /** `op` is a core operation or one a module declares (ModuleInstance.userOps). */
+  async send(user: JID, op: UserOp | (string & {}), data: Uint8Array, headers: Headers = {}): Promise<BusMessage> {
     return requestWithRetry(this.bus, this.subject(user), data, {
       headers: { ...headers, [OP_HEADER]: op },
       // Long enough for an initial presence with a full offline queue; a
       // dead owner is noticed by its lease expiring well within retryForMs.
       timeoutMs: 5_000,
       retryForMs: 20_000,
-      idempotent: IDEMPOTENT.has(op),
+      idempotent: IDEMPOTENT.has(op as UserOp),
     });
   }
 

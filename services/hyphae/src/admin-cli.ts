@@ -10,6 +10,7 @@
  */
 import { createInterface } from 'node:readline';
 import { loadConfig, ConfigError, type HyphaeConfig } from '@hyphae/config';
+import { moduleSections } from './modules.js';
 import type { ServiceStatus, ShardGroupStatus, HttpErrorBody } from '@hyphae/admin';
 
 export const ADMIN_USAGE = `       hyphae user add <jid> [--password <p>]     create an account (password prompted, or read from stdin)
@@ -205,7 +206,7 @@ export async function runAdminCli(args: string[], io: CliIo): Promise<number> {
   const envToken = io.env.HYPHAE_ADMIN_TOKEN?.trim() || null;
   if (p.url === undefined || envToken === null) {
     try {
-      config = loadConfig({ file: io.configFile, env: io.env });
+      config = loadConfig({ file: io.configFile, env: io.env, sections: moduleSections() });
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       if (p.url === undefined) {

@@ -16,6 +16,13 @@ import { startProxy65, type Proxy65Service } from '@hyphae/proxy65';
 import { startS2s, type S2sService } from '@hyphae/s2s';
 import { createAdmin, adminHttpHandler, ADMIN_PREFIX } from '@hyphae/admin';
 import { announceSessionChanges } from '@hyphae/router';
+import { ModuleRegistry } from '@hyphae/module-api';
+import { MODULES } from './modules.js';
+
+export { MODULES, moduleSections, declarations, SERVICE_DECLARATIONS } from './modules.js';
+import { complianceFiles as filesFor } from './modules.js';
+/** docs/compliance.md and docs/hyphae.doap as this build would write them (scripts/compliance.mjs). */
+export const complianceFiles = (): Record<string, string> => filesFor(VERSION);
 
 export const SERVICES = ['c2s', 'sm', 'roster', 'muc', 'proxy65', 's2s'] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -91,15 +98,18 @@ export async function startProcess(config: HyphaeConfig, services: readonly Serv
   // Every registry write announces the bare JID, so the routers' session caches drop it.
   stores.sessions = announceSessionChanges(stores.sessions, bus);
 
+  // One registry for the whole process: every router and edge treats a stanza alike (DESIGN.md Modules).
+  const registry = ModuleRegistry.create(MODULES, { config, stores, storage: stores.storage, bus, logger, metrics, version: VERSION });
+
   const sm = services.includes('sm') ? await startSm({ config, bus, stores, logger, metrics }) : null;
-  const roster = services.includes('roster') ? await startRoster({ config, bus, stores, logger, metrics }) : null;
-  const muc = services.includes('muc') && config.muc.enabled ? await startMuc({ config, bus, stores, logger, metrics }) : null;
-  const proxy65 = services.includes('proxy65') && config.proxy65.enabled ? await startProxy65({ config, bus, stores, logger, metrics }) : null;
+  const roster = services.includes('roster') ? await startRoster({ config, bus, stores, logger, metrics, registry }) : null;
+  const muc = services.includes('muc') && config.muc.enabled ? await startMuc({ config, bus, stores, logger, metrics, registry }) : null;
+  const proxy65 = services.includes('proxy65') && config.proxy65.enabled ? await startProxy65({ config, bus, stores, logger, metrics, registry }) : null;
   const tls = services.includes('c2s') || services.includes('s2s') ? await loadTlsCredentials(config, logger) : null;
-  const s2s = tls && services.includes('s2s') && config.s2s.enabled ? await startS2s({ config, bus, stores, logger, metrics, tls, version: VERSION }) : null;
+  const s2s = tls && services.includes('s2s') && config.s2s.enabled ? await startS2s({ config, bus, stores, logger, metrics, tls, version: VERSION, registry }) : null;
   let c2s: C2sService | null = null;
   if (tls && services.includes('c2s')) {
-    c2s = await startC2s({ config, bus, stores, logger, metrics, tls, version: VERSION });
+    c2s = await startC2s({ config, bus, stores, logger, metrics, tls, version: VERSION, registry });
     if (config.registration.open) {
       logger.warn({ domains: config.domains }, 'in-band registration is open: anyone who can reach this server can create accounts');
     }
@@ -132,6 +142,7 @@ export async function startProcess(config: HyphaeConfig, services: readonly Serv
         await proxy65?.stop();
         await s2s?.stop();
         await sm?.stop();
+        await registry.stop();
         await bus.close();
         await stores.close();
         await http?.close();

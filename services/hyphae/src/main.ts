@@ -5,7 +5,7 @@
  * administration commands `hyphae user …`, `hyphae status` (admin-cli.ts).
  */
 import { loadConfig, ConfigError } from '@hyphae/config';
-import { startProcess, StartupError, SERVICES, VERSION, type ServiceName } from './index.js';
+import { startProcess, StartupError, SERVICES, VERSION, moduleSections, type ServiceName } from './index.js';
 import { runAdminCli, ADMIN_USAGE, ADMIN_HELP } from './admin-cli.js';
 
 const USAGE = `usage: hyphae <all|${SERVICES.join('|')}> [--config <file.yaml>]
@@ -63,7 +63,7 @@ async function main(): Promise<number> {
   }
   let config;
   try {
-    config = loadConfig({ file, env: process.env });
+    config = loadConfig({ file, env: process.env, sections: moduleSections() });
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(`hyphae: configuration error: ${e.message}`);

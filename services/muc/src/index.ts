@@ -14,6 +14,7 @@ import type { HyphaeConfig } from '@hyphae/config';
 import type { Logger, Metrics } from '@hyphae/observability';
 import { KeyedMailbox, shardOf, startShardedService } from '@hyphae/actor';
 import { MUC_SUBJECT_PREFIX, Router, UserActors, componentsFor, remoteFor, subdomainsOf } from '@hyphae/router';
+import type { ModuleRegistry } from '@hyphae/module-api';
 import { StanzaError } from '@hyphae/stanza';
 import type { MucContext } from './context.js';
 import { Room } from './room.js';
@@ -28,6 +29,8 @@ export interface MucDeps {
   stores: Stores;
   logger: Logger;
   metrics: Metrics;
+  /** The process's modules (the room service's router treats stanzas like every other). */
+  registry: ModuleRegistry;
 }
 
 export interface MucService {
@@ -53,7 +56,7 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
   const mucConfig = config.muc;
   const domains = subdomainsOf(config.domains, mucConfig.subdomain);
   const actors = new UserActors(bus, config.roster.shards);
-  const router = new Router({ domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, modules: [], actors, components: componentsFor(config, bus), remote: remoteFor(config, bus) });
+  const router = new Router({ domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, registry: deps.registry, actors, components: componentsFor(config, bus), remote: remoteFor(config, bus) });
   const ctx: MucContext = {
     config, bus, stores, router, logger, metrics,
     limits: {

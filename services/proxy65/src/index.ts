@@ -38,6 +38,7 @@ import type { Stores } from '@hyphae/store';
 import type { HyphaeConfig } from '@hyphae/config';
 import type { Logger, Metrics } from '@hyphae/observability';
 import { PROXY65_SUBJECT, Router, componentsFor, remoteFor, subdomainsOf } from '@hyphae/router';
+import type { ModuleRegistry } from '@hyphae/module-api';
 import { NS, StanzaError, canReplyWithError, errorReply, iqResult } from '@hyphae/stanza';
 import { Holder } from './holder.js';
 import {
@@ -60,6 +61,8 @@ export interface Proxy65Deps {
   stores: Stores;
   logger: Logger;
   metrics: Metrics;
+  /** The process's modules (the proxy's router treats stanzas like every other). */
+  registry: ModuleRegistry;
 }
 
 export interface Proxy65Service {
@@ -86,7 +89,7 @@ export async function startProxy65(deps: Proxy65Deps): Promise<Proxy65Service> {
   const cfg = config.proxy65;
   const domains = subdomainsOf(config.domains, cfg.subdomain);
   const served = new Set(config.domains);
-  const router = new Router({ domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, modules: [], components: componentsFor(config, bus), remote: remoteFor(config, bus) });
+  const router = new Router({ domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, registry: deps.registry, components: componentsFor(config, bus), remote: remoteFor(config, bus) });
 
   const holder = new Holder({
     bus, logger, metrics,

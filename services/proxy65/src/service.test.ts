@@ -5,6 +5,7 @@
  * one bus, where the activation is handled by the one that does not hold
  * the connections.
  */
+import { ModuleRegistry } from '@hyphae/module-api';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Element } from 'ltx';
@@ -40,7 +41,7 @@ async function world(): Promise<World> {
     bus, stores, c2s,
     async start(nodeId, proxy = {}, svcBus = bus) {
       const metrics = testMetrics(nodeId);
-      const svc = await startProxy65({ config: testConfig(nodeId, proxy), bus: svcBus, stores, logger: quietLogger(), metrics });
+      const svc = await startProxy65({ config: testConfig(nodeId, proxy), bus: svcBus, stores, logger: quietLogger(), metrics, registry: ModuleRegistry.of({}) });
       started.push(svc);
       return { svc, metrics };
     },

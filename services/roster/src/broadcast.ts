@@ -6,13 +6,14 @@
  */
 import { Element, parse } from 'ltx';
 import type { SessionEntry } from '@hyphae/store';
+import { parseJid } from '@hyphae/jid';
 import type { RosterContext } from './context.js';
 
 function domainOf(bare: string): string {
   return bare.slice(bare.indexOf('@') + 1);
 }
 
-function presenceOf(entry: SessionEntry, user: string): Element | null {
+export function presenceOf(entry: SessionEntry, user: string): Element | null {
   if (!entry.available || !entry.presence) return null;
   try {
     const p = parse(entry.presence);
@@ -35,9 +36,20 @@ export async function watchers(ctx: RosterContext, user: string): Promise<string
   return roster.items.filter((i) => i.subscription === 'from' || i.subscription === 'both').map((i) => i.jid);
 }
 
+/**
+ * Who of `recipients` may get `presence` of `user`: modules withhold it from
+ * some (XEP-0191: blocked contacts) through the presence/broadcast hook.
+ */
+export async function allowedRecipients(ctx: RosterContext, user: string, presence: Element, recipients: string[]): Promise<string[]> {
+  if (!ctx.registry.has('presence/broadcast') || recipients.length === 0) return recipients;
+  const event = { presence, user: parseJid(user), recipients: [...recipients] };
+  await ctx.registry.run('presence/broadcast', event);
+  return event.recipients;
+}
+
 /** §4.2.2 / §4.4.2 / §4.5.2: a presence of one resource to every watcher. */
 export async function broadcast(ctx: RosterContext, user: string, stanza: Element): Promise<void> {
-  for (const contact of await watchers(ctx, user)) await sendTo(ctx, stanza, contact);
+  for (const contact of await allowedRecipients(ctx, user, stanza, await watchers(ctx, user))) await sendTo(ctx, stanza, contact);
 }
 
 /** §3.1.5: the current presence of each available resource of `user`, to `contact`. */
@@ -88,6 +100,9 @@ export async function probeContacts(ctx: RosterContext, user: string, fullJid: s
  */
 export async function answerProbe(ctx: RosterContext, user: string, contact: string): Promise<void> {
   const item = await ctx.stores.rosters.getItem(user, contact);
+  // A contact the user withholds presence from (XEP-0191 blocking) learns nothing.
+  const probe = new Element('presence', { type: 'probe', from: contact, to: user });
+  if ((await allowedRecipients(ctx, user, probe, [contact])).length === 0) return;
   if (!item || (item.subscription !== 'from' && item.subscription !== 'both')) {
     await ctx.router.send(new Element('presence', { type: 'unsubscribed', from: user, to: contact }));
     return;

@@ -3,6 +3,7 @@ import type { Stores } from '@hyphae/store';
 import type { Router, UserActors } from '@hyphae/router';
 import type { Logger } from '@hyphae/observability';
 import type { KeyedMailbox } from '@hyphae/actor';
+import type { ModuleRegistry } from '@hyphae/module-api';
 
 /** What a user actor works with. */
 export interface RosterContext {
@@ -11,6 +12,8 @@ export interface RosterContext {
   router: Router;
   actors: UserActors;
   logger: Logger;
+  /** The process's modules: their user-actor operations and presence/offline hooks run here. */
+  registry: ModuleRegistry;
   domains: ReadonlySet<string>;
   /**
    * Work for another user's actor, per target user, in order. A handler

@@ -11,6 +11,7 @@ import type { Stores } from '@hyphae/store';
 import type { HyphaeConfig } from '@hyphae/config';
 import type { Logger, Metrics } from '@hyphae/observability';
 import { startShardedService, KeyedMailbox } from '@hyphae/actor';
+import type { ModuleRegistry } from '@hyphae/module-api';
 import {
   Router, UserActors, componentsFor, remoteFor, USER_SUBJECT_PREFIX, OP_HEADER, RESULT_HEADER, SID_HEADER,
   type UserOp, type UserResult, type SessionEndedEvent,
@@ -30,6 +31,8 @@ export interface RosterDeps {
   stores: Stores;
   logger: Logger;
   metrics: Metrics;
+  /** The process's modules: their user-actor operations, presence and offline hooks. */
+  registry: ModuleRegistry;
 }
 
 export interface RosterService {
@@ -51,12 +54,12 @@ export async function startRoster(deps: RosterDeps): Promise<RosterService> {
   const { config, bus, stores, metrics } = deps;
   const logger = deps.logger.child({ component: 'roster' });
   const actors = new UserActors(bus, config.roster.shards);
-  const router = new Router({ domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, modules: [], actors, components: componentsFor(config, bus), remote: remoteFor(config, bus) });
+  const router = new Router({ domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, registry: deps.registry, actors, components: componentsFor(config, bus), remote: remoteFor(config, bus) });
   const outbox = new KeyedMailbox();
-  const ctx: RosterContext = { config, stores, router, actors, logger, domains: new Set(config.domains), outbox };
+  const ctx: RosterContext = { config, stores, router, actors, logger, registry: deps.registry, domains: new Set(config.domains), outbox };
 
-  const handle = async (msg: BusMessage): Promise<UserResult> => {
-    const op = msg.headers[OP_HEADER] as UserOp | undefined;
+  const handle = async (msg: BusMessage): Promise<UserResult | string> => {
+    const op = msg.headers[OP_HEADER];
     const user = userOf(msg.subject);
     if (logger.isLevelEnabled('debug')) logger.debug({ op, user: user.toString() }, 'user actor operation');
     switch (op) {
@@ -86,9 +89,13 @@ export async function startRoster(deps: RosterDeps): Promise<RosterService> {
       case 'account-deleted':
         await accountDeleted(ctx, user);
         return 'ok';
-      default:
+      default: {
+        // An operation a module declares (ModuleInstance.userOps), in this user's mailbox like the rest.
+        const moduleOp = op === undefined ? undefined : deps.registry.userOp(op);
+        if (moduleOp) return moduleOp({ user, data: msg.data, headers: msg.headers, routing: router });
         logger.warn({ op, subject: msg.subject }, 'unknown user actor operation');
         return 'ok';
+      }
     }
   };
 
@@ -105,7 +112,7 @@ export async function startRoster(deps: RosterDeps): Promise<RosterService> {
     keyOf: (msg) => msg.subject,
     logger,
     handler: async (msg) => {
-      let result: UserResult | 'error';
+      let result: UserResult | string;
       try {
         result = await handle(msg);
       } catch (err) {
@@ -155,6 +162,8 @@ async function accountDeleted(ctx: RosterContext, user: JID): Promise<void> {
     await sessionEnded(ctx, { bare, resource: s.resource, sessionId: s.sessionId, available: s.available, reason: 'account deleted' });
   }
   await Promise.all([ctx.stores.rosters.deleteAll(bare), ctx.stores.offline.deleteAll(bare), ctx.stores.presence.deleteAll(bare)]);
+  // Every module forgets what it kept for the account (blocklist, vCard, private storage, …).
+  await ctx.registry.lifecycle('account/deleted', { user: user.bare() }, (err) => ctx.logger.warn({ err, user: bare }, 'a module could not forget a deleted account'));
 }
 
 /** XEP-0160: keep a message for a user with no available resource. */
@@ -167,6 +176,11 @@ async function offline(ctx: RosterContext, user: JID, stanza: Element): Promise<
     stanza.attrs.to = bare;
     await ctx.router.send(stanza);
     return 'delivered';
+  }
+  // Modules may refuse or drop it first (XEP-0191: from a blocked contact); they answer the sender themselves.
+  if (ctx.registry.has('offline/store')) {
+    const from = tryParseJid(String(stanza.attrs.from ?? ''));
+    if ((await ctx.registry.run('offline/store', { stanza, user, from, routing: ctx.router })) === 'stop') return 'stored';
   }
   const cap = ctx.config.roster.offlineCap;
   if (cap === 0) return 'full';

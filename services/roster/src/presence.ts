@@ -7,7 +7,7 @@
 import { Element, parse } from 'ltx';
 import { JID, tryParseJid } from '@hyphae/jid';
 import { NS } from '@hyphae/stanza';
-import { broadcast, probeContacts } from './broadcast.js';
+import { broadcast, presenceOf, probeContacts } from './broadcast.js';
 import { outboundSubscription, SUBSCRIPTION_TYPES, type SubscriptionType } from './subscriptions.js';
 import type { SessionPatch } from '@hyphae/store';
 import type { RosterContext } from './context.js';
@@ -54,9 +54,21 @@ async function availability(ctx: RosterContext, stanza: Element, from: JID, sess
     return;
   }
   if (!initial) return;
+  await presenceOfOtherResources(ctx, user, from);
   await probeContacts(ctx, user, from.toString());
   await deliverPendingRequests(ctx, user, from);
   await deliverOffline(ctx, user, from);
+}
+
+/** §4.2.2: a resource that becomes available also gets the presence of the user's other available resources. */
+async function presenceOfOtherResources(ctx: RosterContext, user: string, session: JID): Promise<void> {
+  for (const s of await ctx.stores.sessions.list(user)) {
+    if (s.resource === session.resource) continue;
+    const p = presenceOf(s, user);
+    if (!p) continue;
+    p.attrs.to = session.toString();
+    await ctx.router.deliverToSession(p, user, session.resource);
+  }
 }
 
 /** §4.6.3: everyone who got directed presence gets unavailable too. */

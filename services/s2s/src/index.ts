@@ -16,9 +16,10 @@ import type { Logger, Metrics } from '@hyphae/observability';
 import { startShardedService } from '@hyphae/actor';
 import { decodeToken } from '@hyphae/jid';
 import {
-  Router, UserActors, componentsFor, remoteFor, discoModule, pingModule, versionModule,
-  S2S_SUBJECT_PREFIX, S2S_HEADERS, type S2sResult, type ServerModule,
+  Router, UserActors, componentsFor, remoteFor,
+  S2S_SUBJECT_PREFIX, S2S_HEADERS, type S2sResult,
 } from '@hyphae/router';
+import type { ModuleRegistry } from '@hyphae/module-api';
 import { Trust } from './trust.js';
 import { dialbackSecretOf, resolverFor, type S2sContext } from './context.js';
 import { OutboundStream, bounce } from './outbound.js';
@@ -35,6 +36,8 @@ export interface S2sDeps {
   metrics: Metrics;
   tls: { cert: string; key: string };
   version: string;
+  /** The process's modules: stanzas from remote servers get the same treatment as local ones. */
+  registry: ModuleRegistry;
 }
 
 export interface S2sService {
@@ -65,20 +68,8 @@ export async function startS2s(deps: S2sDeps): Promise<S2sService> {
   const logger = deps.logger.child({ component: 's2s' });
   const trust = await Trust.load(s2s, deps.tls);
   const actors = new UserActors(bus, config.roster.shards);
-  const modules: ServerModule[] = [];
-  modules.push(
-    discoModule({
-      modules: () => modules,
-      items: (domain) => [
-        ...(config.muc.enabled ? [{ jid: `${config.muc.subdomain}.${domain}`, name: 'Chatrooms' }] : []),
-        ...(config.proxy65.enabled ? [{ jid: `${config.proxy65.subdomain}.${domain}`, name: 'File transfer proxy' }] : []),
-      ],
-    }),
-    pingModule(),
-    versionModule({ name: 'Hyphae', version: deps.version }),
-  );
   const router = new Router({
-    domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, modules, actors,
+    domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, registry: deps.registry, actors,
     components: componentsFor(config, bus), remote: remoteFor(config, bus),
   });
   const blocked = new Set(s2s.blocklist);

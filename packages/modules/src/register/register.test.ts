@@ -7,9 +7,9 @@ import { parse, type Element } from 'ltx';
 import { parseJid } from '@hyphae/jid';
 import { openEmbeddedStores } from '@hyphae/store';
 import { verifyPassword, type Credentials } from '@hyphae/sasl';
-import { registerModule } from './register.js';
+import { registerInstance } from './index.js';
 import type { RegistrationConfig } from '@hyphae/config';
-import type { IqReply } from '../types.js';
+import type { IqReply, Routing } from '@hyphae/module-api';
 
 const cfg: RegistrationConfig = { open: true, maxPerIp: 2, windowSeconds: 60, allowlist: ['127.0.0.0/8', '::1/128'] };
 
@@ -18,7 +18,7 @@ async function setup(config: Partial<RegistrationConfig> = {}) {
   const stores = await openEmbeddedStores({ dir });
   const closed: string[] = [];
   let now = 0;
-  const mod = registerModule({
+  const mod = registerInstance({
     accounts: stores.accounts, config: { ...cfg, ...config }, iterations: 4096,
     closeSessions: async (bare) => { closed.push(bare); },
     now: () => now,
@@ -89,13 +89,13 @@ test('authenticated: password change, then cancel closes the sessions after the 
   const set = t.mod.iq?.find((r) => r.target === 'account' && r.type === 'set');
   assert.ok(set);
   const change = parse("<iq type='set' id='c'><query xmlns='jabber:iq:register'><username>juliet</username><password>new</password></query></iq>");
-  await set.handle({ iq: change, payload: change.getChildElements()[0] as Element, from, to: from.bare() });
+  await set.handle({ iq: change, payload: change.getChildElements()[0] as Element, from, to: from.bare(), routing: {} as Routing });
   const acct = await t.stores.accounts.get('example.org', 'juliet');
   assert.equal(await verifyPassword('new', acct?.credentials as Credentials), true);
   const other = parse("<iq type='set' id='c2'><query xmlns='jabber:iq:register'><username>romeo</username><password>x</password></query></iq>");
-  await assert.rejects(async () => set.handle({ iq: other, payload: other.getChildElements()[0] as Element, from, to: from.bare() }), { condition: 'not-allowed' });
+  await assert.rejects(async () => set.handle({ iq: other, payload: other.getChildElements()[0] as Element, from, to: from.bare(), routing: {} as Routing }), { condition: 'not-allowed' });
   const cancel = parse("<iq type='set' id='d'><query xmlns='jabber:iq:register'><remove/></query></iq>");
-  const answer = (await set.handle({ iq: cancel, payload: cancel.getChildElements()[0] as Element, from, to: from.bare() })) as IqReply;
+  const answer = (await set.handle({ iq: cancel, payload: cancel.getChildElements()[0] as Element, from, to: from.bare(), routing: {} as Routing })) as IqReply;
   assert.equal(t.closed.length, 0, 'sessions close only after the reply is sent');
   await answer.after();
   assert.deepEqual(t.closed, ['juliet@example.org']);

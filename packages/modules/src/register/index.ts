@@ -6,22 +6,22 @@
 import { Element } from 'ltx';
 import { BlockList, isIP } from 'node:net';
 import { NS, StanzaError, iqResult, errorReply } from '@hyphae/stanza';
-import { prepLocal, JidError } from '@hyphae/jid';
+import { prepLocal, parseJid, JidError } from '@hyphae/jid';
 import { deriveCredentials } from '@hyphae/sasl';
 import type { AccountStore } from '@hyphae/store';
 import type { RegistrationConfig } from '@hyphae/config';
-import type { IqRequest, ServerModule, IqReply } from '../types.js';
+import { defineModule, type IqRequest, type IqReply, type ModuleInstance, type Routing, type StreamContext } from '@hyphae/module-api';
 
 export interface RegisterOptions {
   accounts: AccountStore;
   config: RegistrationConfig;
   iterations: number;
   /** Ends every session of `bare` on every node with the given stream error. */
-  closeSessions(bare: string, condition: 'not-authorized', text: string): Promise<void>;
+  closeSessions(bare: string, condition: 'not-authorized', text: string, routing: Routing): Promise<void>;
   now?: () => number;
 }
 
-export interface RegisterModule extends ServerModule {
+export interface RegisterInstance extends ModuleInstance {
   /** Handles a jabber:iq:register iq on a stream that is not authenticated yet. */
   preAuth(iq: Element, domain: string, ip: string): Promise<Element>;
 }
@@ -96,7 +96,7 @@ async function credentialsFor(password: string, iterations: number) {
   }
 }
 
-export function registerModule(opts: RegisterOptions): RegisterModule {
+export function registerInstance(opts: RegisterOptions): RegisterInstance {
   const limiter = new RateLimiter(opts.config, opts.now ?? Date.now);
 
   async function create(domain: string, q: Element, ip: string): Promise<void> {
@@ -127,7 +127,7 @@ export function registerModule(opts: RegisterOptions): RegisterModule {
       const bare = from.toBareString();
       const deleted = await opts.accounts.delete(from.domain, from.local);
       if (!deleted) throw new StanzaError('item-not-found');
-      return { payload: null, after: () => opts.closeSessions(bare, 'not-authorized', 'Account deleted') };
+      return { payload: null, after: () => opts.closeSessions(bare, 'not-authorized', 'Account deleted', req.routing) };
     }
     // §3.3: password change; the username must be the account's own.
     const { username: raw, password } = readCredentials(payload);
@@ -138,32 +138,57 @@ export function registerModule(opts: RegisterOptions): RegisterModule {
     return null;
   }
 
+  const preAuth = async (iq: Element, domain: string, ip: string): Promise<Element> => {
+    const q = iq.getChild('query', NS.register);
+    try {
+      if (!q) throw new StanzaError('bad-request');
+      if (iq.attrs.type === 'get') {
+        if (!opts.config.open) throw new StanzaError('service-unavailable');
+        return iqResult(iq, fieldsForm());
+      }
+      if (iq.attrs.type !== 'set') throw new StanzaError('bad-request');
+      if (q.getChild('remove')) throw new StanzaError('not-authorized', 'Authenticate first');
+      await create(domain, q, ip);
+      return iqResult(iq);
+    } catch (e) {
+      if (e instanceof StanzaError) return errorReply(iq, e);
+      throw e;
+    }
+  };
+
   return {
-    name: 'register',
-    specs: [{ spec: 'XEP-0077', version: '2.4' }],
-    hostFeatures: [NS.register],
+    features: { server: [NS.register] },
+    // The stream feature (XEP-0077 §4) and the iq before authentication, while registration is open.
+    streamFeatures: [{ stage: 'pre-auth', offer: () => (opts.config.open ? new Element('register', { xmlns: NS.registerFeature }) : null) }],
+    preAuthIq: [{ xmlns: NS.register, name: 'query', handle: (iq: Element, stream: StreamContext) => preAuth(iq, stream.domain, stream.remoteAddress) }],
+    preAuth,
     iq: [
       { target: 'host', type: 'get', xmlns: NS.register, name: 'query', handle: authenticated },
       { target: 'host', type: 'set', xmlns: NS.register, name: 'query', handle: authenticated },
       { target: 'account', type: 'get', xmlns: NS.register, name: 'query', handle: authenticated },
       { target: 'account', type: 'set', xmlns: NS.register, name: 'query', handle: authenticated },
     ],
-    async preAuth(iq, domain, ip) {
-      const q = iq.getChild('query', NS.register);
-      try {
-        if (!q) throw new StanzaError('bad-request');
-        if (iq.attrs.type === 'get') {
-          if (!opts.config.open) throw new StanzaError('service-unavailable');
-          return iqResult(iq, fieldsForm());
-        }
-        if (iq.attrs.type !== 'set') throw new StanzaError('bad-request');
-        if (q.getChild('remove')) throw new StanzaError('not-authorized', 'Authenticate first');
-        await create(domain, q, ip);
-        return iqResult(iq);
-      } catch (e) {
-        if (e instanceof StanzaError) return errorReply(iq, e);
-        throw e;
-      }
-    },
   };
 }
+
+export const register = defineModule({
+  name: 'register',
+  description: 'In-band registration, password change and account removal',
+  specs: [{ spec: 'XEP-0077', version: '2.4' }],
+  create: (deps) => registerInstance({
+    accounts: deps.stores.accounts,
+    config: deps.config.registration,
+    iterations: deps.config.c2s.scramIterations,
+    // The account is gone: its actor tells its contacts (unavailable) and forgets its roster,
+    // offline messages and pending requests — before the sessions close, so their
+    // session-end finds nothing left to do.
+    closeSessions: async (bare, condition, text, routing) => {
+      try {
+        await routing.toUserActor(parseJid(bare), 'account-deleted', new Uint8Array(0));
+      } catch (err) {
+        deps.logger.warn({ err, bare }, 'could not clean up a deleted account');
+      }
+      await routing.closeSessions(bare, condition, text);
+    },
+  }),
+});

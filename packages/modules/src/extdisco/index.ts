@@ -14,7 +14,7 @@ import { createHmac } from 'node:crypto';
 import { Element } from 'ltx';
 import { StanzaError } from '@hyphae/stanza';
 import type { HyphaeConfig } from '@hyphae/config';
-import type { IqRequest, ServerModule } from '../types.js';
+import { defineModule, type IqRequest, type ModuleInstance } from '@hyphae/module-api';
 
 export const NS_EXTDISCO = 'urn:xmpp:extdisco:2';
 
@@ -67,10 +67,9 @@ export interface ExtDiscoOptions {
   now?: () => number;
 }
 
-export function extdiscoModule(opts: ExtDiscoOptions): ServerModule {
+export function extdiscoInstance(opts: ExtDiscoOptions): ModuleInstance {
   const services = opts.config.services.map(parseExternalService);
-  const base = { name: 'extdisco', specs: [{ spec: 'XEP-0215', version: '1.0.0' }] };
-  if (services.length === 0) return base;
+  if (services.length === 0) return {};
 
   const domains = new Set(opts.domains);
   const now = opts.now ?? Date.now;
@@ -100,8 +99,7 @@ export function extdiscoModule(opts: ExtDiscoOptions): ServerModule {
   };
 
   return {
-    ...base,
-    hostFeatures: [NS_EXTDISCO],
+    features: { server: [NS_EXTDISCO] },
     iq: [
       {
         // §3.1 all services, §3.2 services of one type (unknown type: an empty list).
@@ -146,3 +144,10 @@ export function extdiscoModule(opts: ExtDiscoOptions): ServerModule {
     ],
   };
 }
+
+export const extdisco = defineModule({
+  name: 'extdisco',
+  description: 'Lists STUN/TURN services with time-limited TURN credentials',
+  specs: [{ spec: 'XEP-0215', version: '1.0.0' }],
+  create: (deps) => extdiscoInstance({ config: deps.config.extdisco, domains: deps.config.domains }),
+});

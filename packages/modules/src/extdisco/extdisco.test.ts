@@ -11,10 +11,12 @@ import { createHash } from 'node:crypto';
 import { parse, type Element } from 'ltx';
 import { parseJid } from '@hyphae/jid';
 import { NS, StanzaError } from '@hyphae/stanza';
-import { extdiscoModule, parseExternalService, turnCredentials, NS_EXTDISCO, type ExtDiscoConfig } from './extdisco.js';
-import { discoModule } from './disco.js';
-import { ModuleTable } from '../modules.js';
-import type { IqReply, ServerModule } from '../types.js';
+import { ModuleRegistry, type IqReply, type ModuleInstance, type Routing } from '@hyphae/module-api';
+import { extdiscoInstance, parseExternalService, turnCredentials, NS_EXTDISCO, type ExtDiscoConfig } from './index.js';
+import { discoInstance } from '../disco/index.js';
+
+/** Handlers here never route: a Routing that fails the test if used. */
+const noRouting = new Proxy({}, { get: () => assert.fail('the handler used routing') }) as Routing;
 
 /** RFC 2104 HMAC over SHA-1 (block size 64), without createHmac. */
 function hmacSha1(key: Buffer, data: Buffer): Buffer {
@@ -38,8 +40,8 @@ const TTL = 86_400;
 /** Chosen so that the credentials expire at 1700086400 (2023-11-15T22:13:20Z). */
 const NOW_MS = (1_700_086_400 - TTL) * 1000;
 
-function mod(config: Partial<ExtDiscoConfig> = {}): ServerModule {
-  return extdiscoModule({
+function mod(config: Partial<ExtDiscoConfig> = {}): ModuleInstance {
+  return extdiscoInstance({
     config: { services: EXAMPLE_SERVICES, turnSecret: SECRET, ttlSeconds: TTL, ...config },
     domains: ['shakespeare.lit', 'capulet.lit'],
     now: () => NOW_MS,
@@ -49,13 +51,13 @@ function mod(config: Partial<ExtDiscoConfig> = {}): ServerModule {
 type Answer = { result: Element | null } | { error: StanzaError };
 
 /** Runs an iq through the module's routes the way the router does (host target). */
-async function call(m: ServerModule, iqXml: string, from = 'bard@shakespeare.lit/globe'): Promise<Answer> {
+async function call(m: ModuleInstance, iqXml: string, from = 'bard@shakespeare.lit/globe'): Promise<Answer> {
   const iq = parse(iqXml);
   const payload = iq.getChildElements()[0] as Element;
-  const route = new ModuleTable([m]).find('host', String(iq.attrs.type), payload.attrs.xmlns as string | undefined, payload.name);
+  const route = ModuleRegistry.of({ extdisco: m }).findIq('host', String(iq.attrs.type), payload.attrs.xmlns as string | undefined, payload.name);
   if (!route) throw new Error(`no route for ${iqXml}`);
   try {
-    const out = await route.handle({ iq, payload, from: parseJid(from), to: parseJid(String(iq.attrs.to)) });
+    const out = await route.handle({ iq, payload, from: parseJid(from), to: parseJid(String(iq.attrs.to)), routing: noRouting });
     return { result: out !== null && 'after' in out ? (out as IqReply).payload : (out as Element | null) };
   } catch (err) {
     if (err instanceof StanzaError) return { error: err };
@@ -139,7 +141,7 @@ test('credentials are per user and per moment: another user, another username an
   assert.equal(b.attrs.password, '1XnuAMy00Qso6WZoWaH6vb7CjqM=');
   assert.notEqual(a.attrs.password, b.attrs.password);
   let now = 1_000_000_000_000;
-  const m = extdiscoModule({ config: { services: ['turns:turn.example.org:5349'], turnSecret: SECRET, ttlSeconds: 600 }, domains: ['shakespeare.lit'], now: () => now });
+  const m = extdiscoInstance({ config: { services: ['turns:turn.example.org:5349'], turnSecret: SECRET, ttlSeconds: 600 }, domains: ['shakespeare.lit'], now: () => now });
   const first = result(await call(m, TURN_ONLY.replace("type='turn'", "type='turns'"))).getChildElements()[0] as Element;
   assert.equal(first.attrs.username, `${1_000_000_000 + 600}:bard@shakespeare.lit`);
   assert.equal(first.attrs.transport, 'tcp');
@@ -208,17 +210,16 @@ test('only users of served domains: a domain JID or a foreign user gets <forbidd
 });
 
 test('§6: the host feature is advertised only with services configured; without them the iqs are not handled', async () => {
-  const features = async (m: ServerModule): Promise<string[]> => {
-    const modules: ServerModule[] = [];
-    modules.push(discoModule({ modules: () => modules }), m);
-    const route = new ModuleTable(modules).find('host', 'get', NS.discoInfo, 'query');
+  const features = async (m: ModuleInstance): Promise<string[]> => {
+    let registry: ModuleRegistry | null = null;
+    registry = ModuleRegistry.of({ disco: discoInstance({ modules: () => registry ?? assert.fail('no registry') }), extdisco: m });
+    const route = registry.findIq('host', 'get', NS.discoInfo, 'query');
     const iq = parse(`<iq type='get' id='d' to='shakespeare.lit'><query xmlns='${NS.discoInfo}'/></iq>`);
-    const out = (await route?.handle({ iq, payload: iq.getChildElements()[0] as Element, from: parseJid('bard@shakespeare.lit/globe'), to: parseJid('shakespeare.lit') })) as Element;
+    const out = (await route?.handle({ iq, payload: iq.getChildElements()[0] as Element, from: parseJid('bard@shakespeare.lit/globe'), to: parseJid('shakespeare.lit'), routing: noRouting })) as Element;
     return out.getChildren('feature').map((f) => String(f.attrs.var));
   };
   assert.ok((await features(mod())).includes(NS_EXTDISCO));
   const off = mod({ services: [] });
   assert.ok(!(await features(off)).includes(NS_EXTDISCO));
   assert.equal(off.iq, undefined, 'no routes: the router answers <service-unavailable/>');
-  assert.deepEqual(off.specs, [{ spec: 'XEP-0215', version: '1.0.0' }]);
 });

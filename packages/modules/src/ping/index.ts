@@ -1,16 +1,21 @@
 /** XEP-0199 XMPP Ping: the server, and accounts on their behalf, answer with an empty result. */
 import { NS } from '@hyphae/stanza';
-import type { ServerModule } from '../types.js';
+import { defineModule, type ModuleInstance } from '@hyphae/module-api';
 
-export function pingModule(): ServerModule {
+export function pingInstance(): ModuleInstance {
   const pong = () => null;
   return {
-    name: 'ping',
-    specs: [{ spec: 'XEP-0199', version: '2.0.1' }],
-    hostFeatures: [NS.ping],
+    features: { server: [NS.ping] },
     iq: [
       { target: 'host', type: 'get', xmlns: NS.ping, name: 'ping', handle: pong },
       { target: 'account', type: 'get', xmlns: NS.ping, name: 'ping', handle: pong },
     ],
   };
 }
+
+export const ping = defineModule({
+  name: 'ping',
+  description: 'Answers pings to the server and to accounts',
+  specs: [{ spec: 'XEP-0199', version: '2.0.1' }],
+  create: () => pingInstance(),
+});
