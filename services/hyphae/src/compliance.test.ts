@@ -20,12 +20,12 @@ test('docs/compliance.md and docs/hyphae.doap are current (node scripts/complian
 test('the DOAP file is well-formed and lists every declared XEP once, with its status', () => {
   const doap = parse(complianceFiles()['docs/hyphae.doap'] ?? '');
   const xeps = doap.getChild('Project')?.getChildren('implements')
-    .map((i) => i.getChild('xmpp:SupportedXep'))
+    .map((i) => i.getChild('SupportedXep'))
     .filter((x) => x !== undefined) ?? [];
-  const listed = xeps.map((x) => String(x.getChild('xmpp:xep')?.attrs['rdf:resource']));
+  const listed = xeps.map((x) => String(x.getChild('xep')?.attrs['rdf:resource']));
   const declared = new Set(declarations().flatMap((d) => d.specs.map((s) => s.spec)).filter((s) => s.startsWith('XEP-')));
   assert.equal(listed.length, declared.size);
   assert.equal(new Set(listed).size, listed.length, 'no XEP twice');
-  for (const x of xeps) assert.match(x.getChildText('xmpp:status') ?? '', /^(complete|partial|planned|deprecated|removed)$/);
+  for (const x of xeps) assert.match(x.getChildText('status') ?? '', /^(complete|partial|planned|deprecated|removed)$/);
   assert.ok(listed.includes('https://xmpp.org/extensions/xep-0030.html'));
 });

@@ -109,7 +109,7 @@ export async function startProcess(config: HyphaeConfig, services: readonly Serv
   const s2s = tls && services.includes('s2s') && config.s2s.enabled ? await startS2s({ config, bus, stores, logger, metrics, tls, version: VERSION, registry }) : null;
   let c2s: C2sService | null = null;
   if (tls && services.includes('c2s')) {
-    c2s = await startC2s({ config, bus, stores, logger, metrics, tls, version: VERSION, registry });
+    c2s = await startC2s({ config, bus, stores, logger, metrics, tls, registry });
     if (config.registration.open) {
       logger.warn({ domains: config.domains }, 'in-band registration is open: anyone who can reach this server can create accounts');
     }
