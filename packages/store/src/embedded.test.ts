@@ -3,12 +3,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
-import { storeContract } from './contract.js';
+import { storeContract, type ContractSubject } from './contract.js';
 import { openEmbeddedStores } from './embedded.js';
+import { measureArchive } from './archive-latency.js';
 import { measure } from './latency.js';
+import { moduleStorageContract } from './module-storage-contract.js';
 import type { Stores } from './types.js';
 
-storeContract('embedded', async () => {
+async function embeddedSubject(): Promise<ContractSubject> {
   const dir = mkdtempSync(join(tmpdir(), 'hyphae-store-'));
   let stores: Stores = await openEmbeddedStores({ dir });
   return {
@@ -23,7 +25,10 @@ storeContract('embedded', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-});
+}
+
+storeContract('embedded', embeddedSubject);
+moduleStorageContract('embedded', embeddedSubject);
 
 it('embedded: sessions do not survive a restart (they die with the process)', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'hyphae-store-'));
@@ -56,6 +61,17 @@ it('embedded: operation latency', async (t) => {
   const s = await openEmbeddedStores({ dir });
   try {
     t.diagnostic(await measure(s));
+  } finally {
+    await s.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it('embedded: archive query latency', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'hyphae-store-'));
+  const s = await openEmbeddedStores({ dir });
+  try {
+    t.diagnostic(await measureArchive(s.storage));
   } finally {
     await s.close();
     rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { open, type Database, type RootDatabase } from 'lmdb';
+import { openLmdbModuleDatabases, type LmdbModuleDatabases } from './lmdb-module-keys.js';
+import { LmdbModuleStorage } from './lmdb-module-storage.js';
 import { LmdbOfflineStore } from './lmdb-offline.js';
 import { LmdbPresenceStore } from './lmdb-presence.js';
 import { LmdbRoomStore, type LmdbRoomDatabases } from './lmdb-rooms.js';
@@ -103,6 +105,14 @@ class LmdbAccountStore implements AccountStore {
  * | roomidx     | domain NUL room          | room name (all rooms) |
  * | roompubidx  | domain NUL room          | room name (public)    |
  * | roomowners  | owner NUL room           | '' (ownedBy index)    |
+ * | modkv       | name NUL owner           | module keyval (JSON)  |
+ * | modmap      | name NUL owner NUL key   | module map value (JSON)|
+ * | modarch     | name NUL owner NUL id    | archive item [with, data] (JSON) |
+ * | modarchwith | name NUL owner NUL with NUL id | '' (archive index by peer) |
+ * | modarchlast | name NUL owner           | last archive id       |
+ *
+ * The module databases (lmdb-module-keys.ts) escape NUL inside a part, so
+ * owners, map keys and peers may be any string.
  */
 export async function openEmbeddedStores(opts: EmbeddedStoreOptions): Promise<Stores> {
   let root: RootDatabase;
@@ -112,9 +122,10 @@ export async function openEmbeddedStores(opts: EmbeddedStoreOptions): Promise<St
   let offline: Database<string, Buffer>;
   let pendingIn: Database<string, Buffer>;
   let rooms: LmdbRoomDatabases;
+  let modules: LmdbModuleDatabases;
   try {
     mkdirSync(opts.dir, { recursive: true });
-    // maxDbs: lmdb-js defaults to 12 named databases; we use 12 and leave
+    // maxDbs: lmdb-js defaults to 12 named databases; we use 17 and leave
     // headroom for the next kind of record (a per-open setting, not stored).
     root = open({ path: opts.dir, maxDbs: 32 });
     // A named database per kind of record, all in one environment, so one
@@ -133,6 +144,7 @@ export async function openEmbeddedStores(opts: EmbeddedStoreOptions): Promise<St
       publicIndex: root.openDB<string, Buffer>({ name: 'roompubidx', keyEncoding: 'binary', encoding: 'string' }),
       owners: root.openDB<string, Buffer>({ name: 'roomowners', keyEncoding: 'binary', encoding: 'string' }),
     };
+    modules = openLmdbModuleDatabases(root);
   } catch (err) {
     throw new StoreError(`cannot open the embedded store in ${opts.dir}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
   }
@@ -147,6 +159,7 @@ export async function openEmbeddedStores(opts: EmbeddedStoreOptions): Promise<St
     presence: new LmdbPresenceStore(pendingIn),
     rooms: new LmdbRoomStore(rooms),
     coordination: new MemoryCoordinationStore(Date.now, leases),
+    storage: new LmdbModuleStorage(modules, () => !closed),
     isReady: () => !closed,
     async close(): Promise<void> {
       if (closed) return;

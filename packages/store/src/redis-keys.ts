@@ -35,6 +35,14 @@ export interface RedisKeys {
   publicRoomsOf(domain: string): string;
   roomNamesOf(domain: string): string;
   ownedRooms(bare: string): string;
+  /** Module storage (module-storage.ts): `name` is [a-z0-9_-]+, so it needs no escaping and holds no ':'. */
+  moduleKeyval(name: string, owner: string): string;
+  moduleMap(name: string, owner: string): string;
+  archive(name: string, owner: string): string;
+  archiveWith(name: string, owner: string): string;
+  archiveData(name: string, owner: string): string;
+  archiveLast(name: string, owner: string): string;
+  archiveOwners(name: string): string;
 }
 
 export function redisKeys(prefix: string): RedisKeys {
@@ -67,6 +75,15 @@ export function redisKeys(prefix: string): RedisKeys {
     publicRoomsOf: (domain) => `${prefix}:pubrooms:{${tag(domain)}}`,
     roomNamesOf: (domain) => `${prefix}:roomnames:{${tag(domain)}}`,
     ownedRooms: (bare) => `${prefix}:owned:{${tag(bare)}}`,
+    // Module storage: tagged by the owner, so every key of one owner's
+    // archive (items, with-index, data, last id) is in one slot for one script.
+    moduleKeyval: (name, owner) => `${prefix}:kv:${name}:{${tag(owner)}}`,
+    moduleMap: (name, owner) => `${prefix}:map:${name}:{${tag(owner)}}`,
+    archive: (name, owner) => `${prefix}:arch:${name}:{${tag(owner)}}`,
+    archiveWith: (name, owner) => `${prefix}:archw:${name}:{${tag(owner)}}`,
+    archiveData: (name, owner) => `${prefix}:archd:${name}:{${tag(owner)}}`,
+    archiveLast: (name, owner) => `${prefix}:archlast:${name}:{${tag(owner)}}`,
+    archiveOwners: (name) => `${prefix}:archowners:{${name}}`,
   };
 }
 

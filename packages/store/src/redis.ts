@@ -28,6 +28,13 @@
  * | P:pubrooms:{domain}   | zset   | the public ones among them, score 0                  |
  * | P:roomnames:{domain}  | hash   | room JID → room name                                 |
  * | P:owned:{bare}        | set    | rooms where bare may be owner (checked on read)      |
+ * | P:kv:N:{owner}        | string | module keyval N (module-storage.ts): value JSON      |
+ * | P:map:N:{owner}       | hash   | module map N: key → value JSON                       |
+ * | P:arch:N:{owner}      | zset   | archive N: item ids, score 0 (lex order = id order)  |
+ * | P:archw:N:{owner}     | zset   | archive N by peer: `<len>:<with><id>`, score 0       |
+ * | P:archd:N:{owner}     | hash   | archive N: `<id>w` → with, `<id>d` → data            |
+ * | P:archlast:N:{owner}  | string | archive N: the last id assigned                      |
+ * | P:archowners:{N}      | zset   | owners with an archive N, score 0 (see redis-archive)|
  *
  * Atomicity: every multi-key write touches keys of one hash tag in one Lua
  * script or MULTI (account + its domain's zset; a bare JID's hash; a roster
@@ -52,6 +59,7 @@ import { Redis } from 'ioredis';
 import { redisKeys } from './redis-keys.js';
 import { RedisAccountStore } from './redis-accounts.js';
 import { RedisCoordinationStore } from './redis-coordination.js';
+import { RedisModuleStorage } from './redis-module-storage.js';
 import { RedisOfflineStore } from './redis-offline.js';
 import { RedisPresenceStore } from './redis-presence.js';
 import { RedisRoomStore } from './redis-rooms.js';
@@ -155,6 +163,7 @@ export async function openRedisStores(opts: RedisStoreOptions): Promise<Stores> 
     presence: new RedisPresenceStore(redis, keys, guard),
     rooms: new RedisRoomStore(redis, keys, guard),
     coordination: new RedisCoordinationStore(redis, keys, guard),
+    storage: new RedisModuleStorage(redis, keys, guard),
     isReady: () => !closed && redis.status === 'ready',
     async close(): Promise<void> {
       if (closed) return;

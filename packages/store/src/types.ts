@@ -1,3 +1,5 @@
+import type { ModuleStorage } from './module-storage.js';
+
 /** Per-mechanism salted SCRAM keys, as produced by @hyphae/sasl (opaque here). */
 export type StoredCredentials = Record<string, { salt: string; iterations: number; storedKey: string; serverKey: string }>;
 
@@ -264,6 +266,8 @@ export interface Stores {
   presence: PresenceStore;
   rooms: RoomStore;
   coordination: CoordinationStore;
+  /** Generic stores feature modules open by name (keyval, map, archive; see module-storage.ts). */
+  readonly storage: ModuleStorage;
   /** For readiness: false while the backend is unreachable. */
   isReady(): boolean;
   close(): Promise<void>;
