@@ -357,6 +357,23 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
         assert.equal(listed?.presence, pres);
         assert.deepEqual((await s.sessions.sessionsOf('n1')).find((x) => x.resource === 'r')?.presence, pres);
       });
+
+      it('module flags: set sorted and deduplicated, kept by other patches, replaced, cleared by []', async () => {
+        const fb = 'flags@example.com';
+        const e = entry('f', 'n1');
+        await s.sessions.bind(fb, e);
+        assert.equal('flags' in ((await s.sessions.get(fb, 'f')) ?? {}), false, 'absent when never set');
+        assert.equal(await s.sessions.update(fb, 'f', e.sessionId, { flags: ['x', 'carbons', 'x'] }), true);
+        assert.deepEqual((await s.sessions.get(fb, 'f'))?.flags, ['carbons', 'x']);
+        assert.equal(await s.sessions.update(fb, 'f', e.sessionId, { priority: 5, available: true }), true);
+        assert.deepEqual((await s.sessions.list(fb))[0]?.flags, ['carbons', 'x'], 'a patch without flags keeps them');
+        assert.equal(await s.sessions.update(fb, 'f', e.sessionId, { flags: ['csi'] }), true);
+        assert.deepEqual((await s.sessions.get(fb, 'f'))?.flags, ['csi']);
+        assert.equal(await s.sessions.update(fb, 'f', 'stale', { flags: ['other'] }), false);
+        assert.equal(await s.sessions.update(fb, 'f', e.sessionId, { flags: [] }), true);
+        assert.deepEqual(await s.sessions.get(fb, 'f'), { ...e, priority: 5, available: true }, '[] clears them (field absent)');
+        await assert.rejects(s.sessions.update(fb, 'f', e.sessionId, { flags: [''] }), { name: 'StoreError' });
+      });
     });
 
     describe('rosters', () => {

@@ -1,6 +1,6 @@
 import { MemoryLeases } from './memory-coordination.js';
 import type { BoundSession, NodeInfo, SessionEntry, SessionPatch, SessionStore } from './types.js';
-import { checkEntry, checkPresencePatch, checkPriority, copyEntry as copy } from './validate.js';
+import { checkEntry, checkPresencePatch, checkPriority, copyEntry as copy, normalizeFlags } from './validate.js';
 
 interface IndexRef {
   bare: string;
@@ -67,6 +67,11 @@ export class MemorySessionStore implements SessionStore {
     // '' clears the stored presence; undefined keeps it.
     if (patch.presence === '') delete cur.presence;
     else if (patch.presence !== undefined) cur.presence = patch.presence;
+    if (patch.flags !== undefined) {
+      const flags = normalizeFlags(patch.flags);
+      if (flags.length === 0) delete cur.flags;
+      else cur.flags = flags;
+    }
     return true;
   }
 

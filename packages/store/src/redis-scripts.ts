@@ -84,7 +84,8 @@ return v
 /**
  * KEYS: bare's session hash. ARGV: resource, sessionId, priority ('' = keep),
  * available ('1' / '0' / '' = keep), presence mode ('1' = set / '' = keep),
- * presence ('' with mode '1' = clear). → 1 patched / 0 not held by that session
+ * presence ('' with mode '1' = clear), flags mode ('1' = set / '' = keep), flags
+ * (a JSON array; '' with mode '1' = clear). → 1 patched / 0 not held by that session
  */
 export const update = script('update', 1, `
 local v = redis.call('HGET', KEYS[1], ARGV[1])
@@ -95,6 +96,9 @@ if ARGV[3] ~= '' then e.priority = tonumber(ARGV[3]) end
 if ARGV[4] ~= '' then e.available = (ARGV[4] == '1') end
 if ARGV[5] == '1' then
   if ARGV[6] == '' then e.presence = nil else e.presence = ARGV[6] end
+end
+if ARGV[7] == '1' then
+  if ARGV[8] == '' then e.flags = nil else e.flags = cjson.decode(ARGV[8]) end
 end
 redis.call('HSET', KEYS[1], ARGV[1], cjson.encode(e))
 return 1

@@ -3,7 +3,7 @@ import { indexMember, parseIndexMember, type RedisKeys } from './redis-keys.js';
 import * as lua from './redis-scripts.js';
 import type { Guard } from './redis-scripts.js';
 import type { BoundSession, NodeInfo, SessionEntry, SessionPatch, SessionStore } from './types.js';
-import { checkEntry, checkPresencePatch, checkPriority, copyEntry } from './validate.js';
+import { checkEntry, checkPresencePatch, checkPriority, copyEntry, normalizeFlags } from './validate.js';
 
 /** How many commands a bulk read (sessionsOf, purgeNode, count) keeps in flight at once. */
 const BATCH = 500;
@@ -70,11 +70,14 @@ export class RedisSessionStore implements SessionStore {
       const available = patch.available === undefined ? '' : patch.available ? '1' : '0';
       // presence: undefined keeps, '' clears, anything else replaces.
       const presenceMode = patch.presence === undefined ? '' : '1';
+      // flags: sorted, deduplicated; an empty set is stored as none (cjson would write {} for []).
+      const flags = patch.flags === undefined ? [] : normalizeFlags(patch.flags);
       const done = await lua.run(
         this.redis,
         lua.update,
         [this.keys.sessions(bare)],
-        [resource, sessionId, priority, available, presenceMode, patch.presence ?? ''],
+        [resource, sessionId, priority, available, presenceMode, patch.presence ?? '',
+          patch.flags === undefined ? '' : '1', flags.length === 0 ? '' : JSON.stringify(flags)],
       );
       return done === 1;
     });

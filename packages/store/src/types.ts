@@ -40,10 +40,18 @@ export interface SessionEntry {
   boundAt: number;
   /** The session's last broadcast available presence, serialized (for probes, RFC 6121 §4.3.2). */
   presence?: string;
+  /**
+   * Flags modules set on the session for every router to see (e.g.
+   * 'carbons': XEP-0280 copies wanted), sorted; absent when none.
+   */
+  flags?: string[];
 }
 
-/** What a session's own presence may change in its registry entry. */
-export type SessionPatch = Partial<Pick<SessionEntry, 'priority' | 'available' | 'presence'>>;
+/**
+ * What a session may change in its registry entry: its presence, and its
+ * module flags (`flags` replaces the whole set; [] clears it).
+ */
+export type SessionPatch = Partial<Pick<SessionEntry, 'priority' | 'available' | 'presence' | 'flags'>>;
 
 export interface BoundSession extends SessionEntry {
   /** Bare JID string (prepared). */

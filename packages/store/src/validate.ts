@@ -38,7 +38,16 @@ export function copyEntry(e: SessionEntry): SessionEntry {
     boundAt: e.boundAt,
   };
   if (typeof e.presence === 'string' && e.presence !== '') out.presence = e.presence;
+  if (Array.isArray(e.flags) && e.flags.length > 0) out.flags = normalizeFlags(e.flags);
   return out;
+}
+
+/** Flags as both backends keep them: strings, sorted, without duplicates. */
+export function normalizeFlags(flags: readonly string[]): string[] {
+  for (const f of flags) {
+    if (typeof f !== 'string' || f === '') throw new StoreError('session flags must be non-empty strings');
+  }
+  return [...new Set(flags)].sort();
 }
 
 /** A non-empty string key (bare JID, contact, group, lease name…). */
