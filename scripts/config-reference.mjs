@@ -2,11 +2,12 @@
 // Prints the configuration reference (Markdown) from the config schema, so the
 // README's table cannot drift from what loadConfig accepts. Run after a build:
 //   node scripts/config-reference.mjs
-// Module sections are passed in by whoever owns the module list (the static
-// table when there are none), never found through a global registry.
+// Module sections come from the module list of the composition root
+// (services/hyphae/src/modules.ts), never from a global registry.
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describeConfig } from '@hyphae/config';
+import { moduleSections } from '@hyphae/hyphae';
 
 /** The Markdown table of every key: the static ones, then those of `sections` (ConfigSection[]). */
 export function configReference(sections = []) {
@@ -19,4 +20,4 @@ export function configReference(sections = []) {
 }
 
 // Print only when run, not when imported for its function.
-if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) console.log(configReference());
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) console.log(configReference(moduleSections()));

@@ -532,6 +532,21 @@ function rosterSuite(mode: Mode): void {
       t.diagnostic(`login + initial presence → contact's presence after ${seenMs} ms`);
     });
 
+    test("presence: a new resource receives the presence of the user's other available resources (§4.2.2)", 60_000, async () => {
+      const acc = await account('own');
+      const first = await online(acc, { node: nodeA, resource: 'first', status: 'on the desk' });
+      const hidden = await online(acc, { node: nodeB, resource: 'hidden', presence: false });
+      const second = await online(acc, { node: nodeB, resource: 'second', status: 'on the phone' });
+      const seen = await second.waitFor(presenceFrom(first.jid), 10_000, "the first resource's presence at the new one");
+      assert.equal(seen.getChildText('status'), 'on the desk', seen.toString());
+      // The first resource sees the new one (it always did), and nobody reports the resource that sent no presence.
+      const got = await first.waitFor(presenceFrom(second.jid), 10_000, "the new resource's presence at the first");
+      assert.equal(got.getChildText('status'), 'on the phone', got.toString());
+      await sleep(300);
+      assert.deepEqual(second.buffered(presenceFrom(hidden.jid)).map(String), [], 'a resource that sent no presence is not reported');
+      assert.deepEqual(second.buffered(presenceFrom(first.jid)).map(String), [], "the first resource's presence came once");
+    });
+
     test('presence: unavailable on logout reaches the contact', 60_000, async () => {
       const a = await online(await account('lua'), { node: nodeA, resource: 'a' });
       const b = await online(await account('lub'), { node: nodeB, resource: 'b' });
