@@ -2,6 +2,7 @@
  * iq to a room (disco §6.4/§6.5, muc#admin, muc#owner, ping) and to an
  * occupant (§7.5 relayed iq; XEP-0410 self-ping), and to the service.
  */
+import { discoInfo } from '@hyphae/modules';
 import { Element } from 'ltx';
 import type { JID } from '@hyphae/jid';
 import { NS, StanzaError, parseRsm, rsmSet } from '@hyphae/stanza';
@@ -32,7 +33,7 @@ export async function handleRoomIq(ctx: MucContext, room: Room | null, iq: Eleme
     // §10.1.1: a locked room does not exist for anyone but its owner.
     if (!room || (room.locked && room.affiliationOf(from.toBareString()) !== 'owner')) throw new StanzaError('item-not-found', 'No such room');
     if (!payload) throw new StanzaError('bad-request', 'Empty iq');
-    if (type === 'get' && xmlns === NS.discoInfo) return discoInfo(ctx, room, iq, payload), room;
+    if (type === 'get' && xmlns === NS.discoInfo) return roomInfo(ctx, room, iq, payload), room;
     if (type === 'get' && xmlns === NS.discoItems) return discoItems(ctx, room, iq, payload, from), room;
     if (type === 'get' && xmlns === NS.ping) return replyResult(ctx, room, iq), room;
     if (xmlns === NS_MUC_ADMIN && payload.name === 'query') {
@@ -51,13 +52,12 @@ export async function handleRoomIq(ctx: MucContext, room: Room | null, iq: Eleme
   }
 }
 
-function discoInfo(ctx: MucContext, room: Room, iq: Element, q: Element): void {
+function roomInfo(ctx: MucContext, room: Room, iq: Element, q: Element): void {
   if (q.attrs.node !== undefined) throw new StanzaError('item-not-found', 'No such node');
-  const out = new Element('query', { xmlns: NS.discoInfo });
-  out.c('identity', { category: 'conference', type: 'text', name: room.config.name || room.jid.local });
   // Reflected messages keep their id (§7.4, muc#stable_id); self-pings are answered by the room (XEP-0410).
-  const features = [...roomFeatures(room.config), 'http://jabber.org/protocol/muc#stable_id', 'http://jabber.org/protocol/muc#self-ping-optimization'];
-  for (const f of [...new Set(features)].sort()) out.c('feature', { var: f });
+  // Modules add room features of their own (ModuleInstance.features.room).
+  const features = [...roomFeatures(room.config), 'http://jabber.org/protocol/muc#stable_id', 'http://jabber.org/protocol/muc#self-ping-optimization', ...ctx.router.registry.features('room')];
+  const out = discoInfo([{ category: 'conference', type: 'text', name: room.config.name || room.jid.local }], [...new Set(features)].sort());
   const form = roomInfoForm(room.config, room.occupants.size, room.subject?.text ?? '');
   out.children.push(form);
   form.parent = out;
@@ -123,10 +123,8 @@ export async function handleServiceIq(ctx: MucContext, iq: Element, to: JID): Pr
     if (!payload) throw new StanzaError('bad-request', 'Empty iq');
     if (type === 'get' && xmlns === NS.discoInfo) {
       if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found', 'No such node');
-      const q = new Element('query', { xmlns: NS.discoInfo });
-      q.c('identity', { category: 'conference', type: 'text', name: 'Chatrooms' });
-      for (const f of [NS.discoInfo, NS.discoItems, NS_MUC, NS.ping, 'http://jabber.org/protocol/rsm'].sort()) q.c('feature', { var: f });
-      return replyResult(ctx, null, iq, q);
+      const features = [NS.discoInfo, NS.discoItems, NS_MUC, NS.ping, 'http://jabber.org/protocol/rsm'].sort();
+      return replyResult(ctx, null, iq, discoInfo([{ category: 'conference', type: 'text', name: 'Chatrooms' }], features));
     }
     if (type === 'get' && xmlns === NS.discoItems) {
       if (payload.attrs.node !== undefined) throw new StanzaError('item-not-found', 'No such node');

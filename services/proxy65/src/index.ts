@@ -30,6 +30,7 @@
  * "right requester, wrong target" (`<not-authorized/>`, the hashes do not
  * match) from "unknown stream / wrong requester" (`<item-not-found/>`).
  */
+import { discoInfo } from '@hyphae/modules';
 import { networkInterfaces } from 'node:os';
 import { parse, Element } from 'ltx';
 import { JID, tryParseJid } from '@hyphae/jid';
@@ -131,11 +132,7 @@ export async function startProxy65(deps: Proxy65Deps): Promise<Proxy65Service> {
     if (q.name !== 'query') throw new StanzaError('service-unavailable');
     if (type === 'get' && ns === NS.discoInfo) {
       if (q.attrs.node !== undefined) throw new StanzaError('item-not-found');
-      const info = new Element('query', { xmlns: NS.discoInfo });
-      info.c('identity', { category: 'proxy', type: 'bytestreams', name: IDENTITY_NAME });
-      info.c('feature', { var: NS.discoInfo });
-      info.c('feature', { var: NS_BYTESTREAMS });
-      return iqResult(stanza, info);
+      return iqResult(stanza, discoInfo([{ category: 'proxy', type: 'bytestreams', name: IDENTITY_NAME }], [NS.discoInfo, NS_BYTESTREAMS]));
     }
     if (type === 'get' && ns === NS.discoItems) {
       if (q.attrs.node !== undefined) throw new StanzaError('item-not-found');
