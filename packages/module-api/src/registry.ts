@@ -143,7 +143,9 @@ export class ModuleRegistry implements ModuleView {
     const list = this.hookLists.get(name);
     if (!list) return undefined;
     for (const hook of list as Array<Hook<EventOf<N>>>) {
-      if ((await hook(event)) === 'stop') return 'stop';
+      // A hook that decides synchronously (the usual "not my stanza") costs no await.
+      const result = hook(event);
+      if ((result instanceof Promise ? await result : result) === 'stop') return 'stop';
     }
     return undefined;
   }

@@ -98,7 +98,7 @@ export interface Routing {
   /** Ends every session of `bare` with a stream error, wherever it is. */
   closeSessions(bare: string, condition: StreamErrorCondition, text: string): Promise<void>;
   /** Sends an operation to `user`'s actor in the roster service and returns its result word. */
-  toUserActor(user: JID, op: string, data: Uint8Array): Promise<string>;
+  toUserActor(user: JID, op: string, data: Uint8Array, headers?: Readonly<Record<string, string>>): Promise<string>;
   /** Answers `stanza` with an error unless it is an error itself (RFC 6120 §8.3.1). */
   bounce(stanza: Element, from: JID, err: import('@hyphae/stanza').StanzaError): Promise<void>;
 }

@@ -101,10 +101,10 @@ export class Router implements Routing {
   }
 
   /** Sends an operation to a user's actor (roster service); its result word. */
-  async toUserActor(user: JID, op: string, data: Uint8Array): Promise<string> {
+  async toUserActor(user: JID, op: string, data: Uint8Array, headers: Readonly<Record<string, string>> = {}): Promise<string> {
     const actors = this.opts.actors;
     if (!actors) throw new StanzaError('service-unavailable', 'No user actors here');
-    return actors.result(await actors.send(user.bare(), op, data));
+    return actors.result(await actors.send(user.bare(), op, data, { ...headers }));
   }
 
   setLocal(local: LocalSessions): void {

@@ -7,6 +7,7 @@ import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { Element } from 'ltx';
 import { SessionKey, type SessionDeliverEvent } from '@hyphae/module-api';
+import { rosterInstance } from '@hyphae/modules';
 import { createWorld, registryOf, settle, type World } from './test-world.js';
 
 const enc = new TextEncoder();
@@ -123,8 +124,8 @@ test('ClientSession: state by key, composed registry flags, lastReceivedAt and c
   assert.equal(err[0]?.getChildElements()[0]?.name, 'policy-violation');
 });
 
-test('presence and roster queries go to the user actor, a bad priority is refused', async () => {
-  w = await createWorld();
+test('presence and roster queries go to the user actor (roster module), a bad priority is refused at the edge', async () => {
+  w = await createWorld(registryOf(rosterInstance()));
   const { t } = await w.login('olga', 'o');
   t.drain();
   t.receive(`<presence><priority>5</priority></presence>`);
@@ -133,7 +134,7 @@ test('presence and roster queries go to the user actor, a bad priority is refuse
   const refused = await t.next();
   assert.ok(refused.getChild('error')?.getChild('bad-request'));
   await settle();
-  const ops = w.actorOps.filter((o) => o.op !== 'session-ended');
+  const ops = w.router.actorCalls;
   assert.deepEqual(ops.map((o) => o.op), ['presence-out', 'roster-iq']);
   assert.match(ops[0]?.data ?? '', /from="olga@example.org\/o"/);
   assert.equal(w.router.routed.length, 0);

@@ -135,11 +135,6 @@ export class C2sRuntime {
   }
 
   /** Hands a stanza of the user to their actor in the roster service, waiting until it is processed. */
-  async toUserActor(jid: JID, op: 'presence-out' | 'roster-iq', el: Element, sessionId?: string): Promise<void> {
-    const headers: Record<string, string> = sessionId ? { [SID_HEADER]: sessionId } : {};
-    await this.actors.send(jid.bare(), op, enc.encode(el.toString()), headers);
-  }
-
   connectionClosed(conn: ClientStream): void {
     this.connections.delete(conn);
     this.metrics.connections.dec({ transport: conn.transport.name });

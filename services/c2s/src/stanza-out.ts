@@ -1,9 +1,9 @@
 /**
  * What a bound client sends (RFC 6120 §8): checked, stamped with the
  * session's full JID (§8.1.2.1: a client-supplied `from` is overridden,
- * never trusted), shown to the modules' `stanza/out` hooks, then handed on —
- * presence and roster queries to the user's actor, everything else to the
- * router — one at a time, in the order received (the stream's queue).
+ * never trusted), shown to the modules' `stanza/out` hooks (the roster
+ * module hands presence and roster queries to the user's actor there), then
+ * routed — one at a time, in the order received (the stream's queue).
  */
 import type { Element } from 'ltx';
 import { newTraceId, runWithTrace } from '@hyphae/bus';
@@ -15,25 +15,10 @@ import { temporaryFailure } from './errors.js';
 import type { SessionEntry } from '@hyphae/store';
 
 export const STANZAS: ReadonlySet<string> = new Set(['message', 'presence', 'iq']);
-const ROSTER = 'jabber:iq:roster';
 
 /** The stream as the outbound path sees it. */
 export interface OutboundStream extends StreamInternals {
   readonly registryEntry: SessionEntry | null;
-}
-
-/**
- * jabber:iq:roster get/set handled by the server: no 'to', or a bare JID.
- * The user's actor answers the user's own and <forbidden/> for any other
- * account (RFC 6121 §2.1.5); one addressed to a full JID is an iq for that
- * client and is routed like any other.
- */
-function isRosterQuery(iq: Element): boolean {
-  const t = iq.attrs.type;
-  if (t !== 'get' && t !== 'set') return false;
-  if (!iq.getChild('query', ROSTER)) return false;
-  const to = iq.attrs.to as string | undefined;
-  return to === undefined || !to.includes('/');
 }
 
 /** A stanza (message, presence or iq) of a bound stream. */
@@ -66,26 +51,11 @@ async function dispatch(stream: OutboundStream, el: Element, jid: JID, session: 
   if (!entry) return false;
   // Checked first: the fields would otherwise be built for every stanza.
   if (rt.logger.isLevelEnabled('debug')) rt.logger.debug({ jid: jid.toString(), kind: el.name, to: el.attrs.to, id: el.attrs.id }, 'stanza in');
-  if (rt.stanzaOutHooks) {
-    try {
-      if ((await rt.registry.run('stanza/out', { stanza: el, from: jid, session, routing: rt.router })) === 'stop') return false;
-    } catch (err) {
-      rt.logger.error({ err, jid: jid.toString(), kind: el.name }, 'a stanza/out hook failed');
-      stream.sendError(el, temporaryFailure());
-      return false;
-    }
-  }
+  // The session's own broadcast presence: its priority checked, its availability noted (rebind).
+  if (el.name === 'presence' && !el.attrs.to && !notePresence(stream, entry, el)) return false;
   try {
-    if (el.name === 'presence') {
-      // Presence is the user actor's business (roster service): broadcast,
-      // probes, subscriptions, directed presence (RFC 6121 §3, §4).
-      if (!el.attrs.to && !notePresence(stream, entry, el)) return false;
-      await rt.toUserActor(jid, 'presence-out', el, entry.sessionId);
-    } else if (el.name === 'iq' && isRosterQuery(el)) {
-      await rt.toUserActor(jid, 'roster-iq', el);
-    } else {
-      await rt.router.route(el, jid);
-    }
+    if (rt.stanzaOutHooks && (await rt.registry.run('stanza/out', { stanza: el, from: jid, session, routing: rt.router })) === 'stop') return true;
+    await rt.router.route(el, jid);
   } catch (err) {
     // A store or bus outage fails this stanza, not the stream: the sender
     // is told to retry (invariant 2: answered, never silently lost).

@@ -37,7 +37,12 @@ export class FakeRouter implements Routing {
   async deliverToSession(): Promise<boolean> { return false; }
   async deliverToResources(): Promise<number> { return 0; }
   async closeSessions(): Promise<void> {}
-  async toUserActor(): Promise<string> { return 'ok'; }
+  /** What modules sent to user actors through this router (op and payload). */
+  readonly actorCalls: Array<{ op: string; data: string }> = [];
+  async toUserActor(_user: JID, op: string, data: Uint8Array): Promise<string> {
+    this.actorCalls.push({ op, data: new TextDecoder().decode(data) });
+    return 'ok';
+  }
   async bounce(): Promise<void> {}
 }
 
