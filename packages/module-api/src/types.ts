@@ -47,9 +47,12 @@ export interface DiscoIdentity {
  * Where an iq handler listens:
  * - 'host': addressed to a served domain (or domain/resource);
  * - 'account': addressed to a local account's bare JID, or with no 'to'
- *   (RFC 6120 §10.3.3: the server answers on the account's behalf).
+ *   (RFC 6120 §10.3.3: the server answers on the account's behalf);
+ * - 'room': addressed to a MUC room's bare JID and not XEP-0045's own; runs
+ *   in the room's actor, in order with the room's other work (the room
+ *   exists and the sender may see it: a locked room is item-not-found first).
  */
-export type IqTarget = 'host' | 'account';
+export type IqTarget = 'host' | 'account' | 'room';
 
 export interface IqRequest {
   iq: Element;
@@ -217,6 +220,21 @@ export interface SessionLifecycleEvent {
   reason?: string;
 }
 
+/**
+ * `room/groupchat`: an occupant's groupchat message, as the room is about to
+ * reflect it to every occupant (XEP-0045 §7.4), in the room's actor. A hook
+ * may rewrite `reflected` (e.g. add a XEP-0359 stanza-id) or stop it.
+ */
+export interface RoomGroupchatEvent {
+  /** The room's bare JID. */
+  room: JID;
+  /** The sender's real full JID. */
+  from: JID;
+  /** The message as occupants will get it (from room/nick, no `to`). */
+  reflected: Element;
+  routing: Routing;
+}
+
 /** `account/deleted`: in the user's actor, after the roster service forgot the account's data; modules forget theirs. */
 export interface AccountDeletedEvent {
   user: JID;
@@ -228,6 +246,7 @@ export interface Hooks {
   'session/deliver'?: Hook<SessionDeliverEvent>;
   'offline/store'?: Hook<OfflineStoreEvent>;
   'presence/broadcast'?: Hook<PresenceBroadcastEvent>;
+  'room/groupchat'?: Hook<RoomGroupchatEvent>;
   'session/bound'?: (event: SessionLifecycleEvent) => void | Promise<void>;
   'session/unbound'?: (event: SessionLifecycleEvent) => void | Promise<void>;
   'account/deleted'?: (event: AccountDeletedEvent) => void | Promise<void>;

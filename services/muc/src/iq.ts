@@ -44,7 +44,14 @@ export async function handleRoomIq(ctx: MucContext, room: Room | null, iq: Eleme
       if (type === 'get') return await ownerGet(ctx, room, iq, from), room;
       return await ownerSet(ctx, room, iq, payload, from);
     }
-    throw new StanzaError('service-unavailable');
+    // An iq to the room that a module serves (IqTarget 'room'), in this room's actor.
+    const handler = ctx.router.registry.findIq('room', type, xmlns, payload.name);
+    if (!handler) throw new StanzaError('service-unavailable');
+    const answer = await handler.handle({ iq, payload, from, to: room.jid, routing: ctx.router });
+    const isReply = answer !== null && !(answer instanceof Element);
+    replyResult(ctx, room, iq, (isReply ? answer.payload : answer) ?? undefined);
+    if (isReply) await answer.after();
+    return room;
   } catch (err) {
     if (!(err instanceof StanzaError)) throw err;
     replyError(ctx, room, iq, err);

@@ -85,6 +85,9 @@ async function groupchat(ctx: MucContext, room: Room, m: Element, from: JID, siz
   delete reflected.attrs.to;
   delete reflected.attrs.xmlns;
   for (const c of m.children) reflected.children.push(c);
+  // Modules see it before the occupants do (an archive tags it with its stanza-id).
+  const registry = ctx.router.registry;
+  if (registry.has('room/groupchat') && (await registry.run('room/groupchat', { room: room.jid, from, reflected, routing: ctx.router })) === 'stop') return;
   const p = new Prepared(reflected);
   broadcast(ctx, room, () => p);
   if (isSubjectChange) {
