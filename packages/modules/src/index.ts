@@ -10,6 +10,10 @@ import { version } from './version/index.js';
 import { register } from './register/index.js';
 import { extdisco } from './extdisco/index.js';
 import { roster } from './roster/index.js';
+import { vcard } from './vcard/index.js';
+import { privateStorage } from './private/index.js';
+import { time } from './time/index.js';
+import { last } from './last/index.js';
 
 export { disco, discoInstance, discoInfo, serviceItems, DISCO_FEATURES, type DiscoItem, type DiscoOptions } from './disco/index.js';
 export { ping, pingInstance } from './ping/index.js';
@@ -18,5 +22,10 @@ export { version, versionInstance } from './version/index.js';
 export { register, registerInstance, type RegisterInstance, type RegisterOptions } from './register/index.js';
 export { extdisco, extdiscoInstance, parseExternalService, turnCredentials, NS_EXTDISCO, type ExtDiscoOptions, type ExtDiscoConfig, type ExternalService } from './extdisco/index.js';
 
+export { vcard, vcardInstance, photoHash, NS_VCARD, NS_VCARD_UPDATE, VCARD_CHANGED, type VcardOptions, type VcardRecord } from './vcard/index.js';
+export { privateStorage, privateInstance, NS_PRIVATE, NS_BOOKMARKS, type PrivateOptions } from './private/index.js';
+export { time, timeInstance, NS_TIME } from './time/index.js';
+export { last, lastInstance, NS_LAST, type LastRecord } from './last/index.js';
+
 /** Every module of this package, in hook order. */
-export const standardModules: readonly ModuleDefinition<unknown>[] = [disco, ping, version, register, extdisco, roster];
+export const standardModules: readonly ModuleDefinition<unknown>[] = [disco, ping, version, register, extdisco, roster, vcard, privateStorage, time, last];
