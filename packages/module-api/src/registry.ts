@@ -140,11 +140,30 @@ export class ModuleRegistry implements ModuleView {
 
   /** Runs a stanza hook's handlers in order until one stops the stanza. */
   async run<N extends StanzaHookName>(name: N, event: EventOf<N>): Promise<HookResult> {
-    const list = this.hookLists.get(name);
+    return this.runSync(name, event);
+  }
+
+  /**
+   * Like `run`, but synchronous for as long as the hooks are: the result
+   * itself when every hook decided at once (the usual "not my stanza"), a
+   * promise from the first hook that needed one. Per-delivery paths use it
+   * to stay synchronous.
+   */
+  runSync<N extends StanzaHookName>(name: N, event: EventOf<N>): HookResult | Promise<HookResult> {
+    const list = this.hookLists.get(name) as Array<Hook<EventOf<N>>> | undefined;
     if (!list) return undefined;
-    for (const hook of list as Array<Hook<EventOf<N>>>) {
-      // A hook that decides synchronously (the usual "not my stanza") costs no await.
-      const result = hook(event);
+    for (let i = 0; i < list.length; i++) {
+      const result = (list[i] as Hook<EventOf<N>>)(event);
+      if (result instanceof Promise) return this.finishAsync(list, i, result, event);
+      if (result === 'stop') return 'stop';
+    }
+    return undefined;
+  }
+
+  private async finishAsync<E>(list: Array<Hook<E>>, at: number, pending: Promise<HookResult>, event: E): Promise<HookResult> {
+    if ((await pending) === 'stop') return 'stop';
+    for (let i = at + 1; i < list.length; i++) {
+      const result = (list[i] as Hook<E>)(event);
       if ((result instanceof Promise ? await result : result) === 'stop') return 'stop';
     }
     return undefined;

@@ -19,6 +19,12 @@ export interface SessionHost {
   fail(condition: StreamErrorCondition, text?: string): void;
 }
 
+/** One delivery on its way through the hooks: the event and what a hook put in its place. */
+interface DeliveryState {
+  event: SessionDeliverEvent;
+  replacement: Element | null;
+}
+
 export class C2sSession implements ClientSession {
   readonly id: string;
   readonly remoteAddress: string;
@@ -30,6 +36,8 @@ export class C2sSession implements ClientSession {
   private flagWrites: Promise<unknown> = Promise.resolve();
   /** Deliveries going through hooks, in arrival order. */
   private deliveries: Promise<void> = Promise.resolve();
+  /** Deliveries whose hooks have not decided yet: later ones wait behind them, in order. */
+  private waiting = 0;
   /** The registry entry was removed already (drain): the session end still tells the user actor. */
   leftRegistry = false;
 
@@ -113,9 +121,23 @@ export class C2sSession implements ClientSession {
    * that stops one has taken responsibility for it).
    */
   deliverThroughHooks(data: Uint8Array): void {
+    // While nothing waits, hooks that decide at once (the usual case) write
+    // synchronously: no promise per delivered stanza on the chat fast path.
+    if (this.waiting === 0) {
+      const state = this.deliverEvent(data);
+      const result = this.runHooks(state.event);
+      if (!(result instanceof Promise)) return this.finishDelivery(data, state, result);
+      this.waiting++;
+      this.deliveries = result
+        .then((r) => this.finishDelivery(data, state, r), (err: unknown) => this.finishDelivery(data, state, this.hookFailed(err, state)))
+        .finally(() => this.waiting--);
+      return;
+    }
+    this.waiting++;
     this.deliveries = this.deliveries
       .then(() => this.runDeliverHooks(data))
-      .catch((err: unknown) => this.rt.logger.error({ err, jid: this.jid.toString() }, 'a delivery failed'));
+      .catch((err: unknown) => this.rt.logger.error({ err, jid: this.jid.toString() }, 'a delivery failed'))
+      .finally(() => this.waiting--);
   }
 
   /** Resolves once every delivery accepted so far has been written or dropped (tests, drain). */
@@ -124,30 +146,54 @@ export class C2sSession implements ClientSession {
   }
 
   private async runDeliverHooks(data: Uint8Array): Promise<void> {
-    let parsed: Element | null = null;
-    let replacement: Element | null = null;
-    const event: SessionDeliverEvent = {
-      session: this,
-      kind: stanzaKind(data),
-      data,
-      stanza: () => (parsed ??= parseDelivered(data)),
-      replace: (el) => {
-        replacement = el;
-      },
-      routing: this.rt.router,
-    };
+    const state = this.deliverEvent(data);
     let result: HookResult;
     try {
-      result = await this.rt.registry.run('session/deliver', event);
+      result = await this.runHooks(state.event);
     } catch (err) {
-      // Acknowledged already: the client gets the stanza as it came rather than nothing.
-      this.rt.logger.error({ err, jid: this.jid.toString() }, 'a session/deliver hook failed; writing the stanza as it came');
-      result = undefined;
-      replacement = null;
+      result = this.hookFailed(err, state);
     }
+    this.finishDelivery(data, state, result);
+  }
+
+  private deliverEvent(data: Uint8Array): DeliveryState {
+    let parsed: Element | null = null;
+    const state: DeliveryState = {
+      replacement: null,
+      event: {
+        session: this,
+        kind: stanzaKind(data),
+        data,
+        stanza: () => (parsed ??= parseDelivered(data)),
+        replace: (el) => {
+          state.replacement = el;
+        },
+        routing: this.rt.router,
+      },
+    };
+    return state;
+  }
+
+  /** The hooks' decision; a hook that throws at once counts as failed, like one that rejects. */
+  private runHooks(event: SessionDeliverEvent): HookResult | Promise<HookResult> {
+    try {
+      return this.rt.registry.runSync('session/deliver', event);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Acknowledged already: the client gets the stanza as it came rather than nothing. */
+  private hookFailed(err: unknown, state: DeliveryState): HookResult {
+    this.rt.logger.error({ err, jid: this.jid.toString() }, 'a session/deliver hook failed; writing the stanza as it came');
+    state.replacement = null;
+    return undefined;
+  }
+
+  private finishDelivery(data: Uint8Array, state: DeliveryState, result: HookResult): void {
     if (result === 'stop') return;
     if (!this.host.isBound) return;
     this.rt.metrics.stanzas.inc({ direction: 'out', kind: 'delivered' });
-    this.host.send(replacement === null ? data : (replacement as Element).toString());
+    this.host.send(state.replacement === null ? data : state.replacement.toString());
   }
 }

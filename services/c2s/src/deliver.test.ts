@@ -81,6 +81,33 @@ test('session/deliver hooks drop, replace and delay deliveries; order is kept an
   assert.deepEqual([...new Set(kinds)].sort(), ['iq', 'message', 'presence']);
 });
 
+test('hooks that decide at once write synchronously; one that waits holds the later deliveries behind it, in order', async () => {
+  w = await createWorld(registryOf({
+    hooks: {
+      'session/deliver': (e) => {
+        if (e.kind !== 'message') return undefined;
+        const body = e.stanza().getChildText('body');
+        if (body === 'slow') return new Promise((r) => setTimeout(() => r(undefined), 20));
+        return body === 'drop' ? 'stop' : undefined;
+      },
+    },
+  }));
+  const { t, stream } = await w.login('max', 'm');
+  t.drain();
+  const before = t.written.length;
+  stream.deliver(message('a'));
+  stream.deliver(message('b', 'drop'));
+  assert.equal(t.written.length, before + 1, 'written (or dropped) before deliver() returned');
+  stream.deliver(message('c', 'slow'));
+  stream.deliver(message('d'));
+  stream.deliver(enc.encode("<presence id='e'/>"));
+  assert.equal(t.written.length, before + 1, 'c waits for its hook; d and e wait behind it');
+  await stream.session?.settled();
+  assert.deepEqual(t.drain().map((el) => el.attrs.id), ['a', 'c', 'd', 'e']);
+  stream.deliver(message('f'));
+  assert.equal(t.written.length, before + 5, 'synchronous again once nothing waits');
+});
+
 test('a failing session/deliver hook is logged and the stanza written as it came', async () => {
   w = await createWorld(registryOf({ hooks: { 'session/deliver': () => { throw new Error('hook bug'); } } }));
   const { t, stream } = await w.login('max', 'm');
