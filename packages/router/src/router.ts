@@ -275,8 +275,11 @@ export class Router implements Routing {
       return this.offline(stanza, from, to);
     }
     const bare = to.toBareString();
-    if (this.registry.has('message/deliver') &&
-        (await this.registry.run('message/deliver', { stanza, from, to, targets, sessions, routing: this })) === 'stop') return;
+    if (this.registry.has('message/deliver')) {
+      // Synchronous while the hooks are (a recipient with one session costs carbons a length check).
+      const hooked = this.registry.runSync('message/deliver', { stanza, from, to, targets, sessions, routing: this });
+      if ((hooked instanceof Promise ? await hooked : hooked) === 'stop') return;
+    }
     const data = enc.encode(stanza.toString());
     let pending = targets.length;
     let delivered = 0;
@@ -362,7 +365,8 @@ export class Router implements Routing {
     if (entry) {
       if (stanza.name === 'message' && this.registry.has('message/deliver')) {
         const event = { stanza, from, to: to.bare(), targets: [entry], sessions: await this.cache.list(bare), routing: this };
-        if ((await this.registry.run('message/deliver', event)) === 'stop') return;
+        const hooked = this.registry.runSync('message/deliver', event);
+        if ((hooked instanceof Promise ? await hooked : hooked) === 'stop') return;
       }
       const data = enc.encode(stanza.toString());
       this.deliver(stanza, data, bare, entry, (outcome) => {

@@ -54,7 +54,11 @@ async function dispatch(stream: OutboundStream, el: Element, jid: JID, session: 
   // The session's own broadcast presence: its priority checked, its availability noted (rebind).
   if (el.name === 'presence' && !el.attrs.to && !notePresence(stream, entry, el)) return false;
   try {
-    if (rt.stanzaOutHooks && (await rt.registry.run('stanza/out', { stanza: el, from: jid, session, routing: rt.router })) === 'stop') return true;
+    if (rt.stanzaOutHooks) {
+      // Synchronous while the hooks are: a chat message costs each hook one check, not a promise.
+      const hooked = rt.registry.runSync('stanza/out', { stanza: el, from: jid, session, routing: rt.router });
+      if ((hooked instanceof Promise ? await hooked : hooked) === 'stop') return true;
+    }
     await rt.router.route(el, jid);
   } catch (err) {
     // A store or bus outage fails this stanza, not the stream: the sender
