@@ -50,8 +50,21 @@ function isAvailableBroadcast(p: Element): boolean {
   return p.name === 'presence' && p.attrs.to === undefined && p.attrs.type === undefined;
 }
 
-/** The photo hash of each session on this node: null while the account has no vCard (nothing is added then). */
-const PHOTO = new SessionKey<Promise<string | null>>('vcard-photo');
+/**
+ * A session's photo hash, known or being read: null while the account has
+ * no vCard (nothing is added then). Once known, a presence is completed
+ * without waiting (the hook decides synchronously).
+ */
+type Photo = { known: true; hash: string | null } | { known: false; pending: Promise<string | null> };
+const PHOTO = new SessionKey<Photo>('vcard-photo');
+
+function addUpdate(p: Element, hash: string | null): void {
+  if (hash === null) return;
+  const x = new Element('x', { xmlns: NS_VCARD_UPDATE });
+  const photo = x.c('photo');
+  if (hash !== '') photo.t(hash);
+  p.cnode(x);
+}
 
 export class AvatarHashes {
   private readonly local = new Map<string, Set<ClientSession>>();
@@ -73,17 +86,30 @@ export class AvatarHashes {
     );
   }
 
+  /** Reads the hash into the session; a newer value set meanwhile (changed()) is kept. */
+  private loadInto(session: ClientSession, bare: string): Photo {
+    const entry: Photo = {
+      known: false,
+      pending: this.load(bare).then((hash) => {
+        if (session.get(PHOTO) === entry) session.set(PHOTO, { known: true, hash });
+        return hash;
+      }),
+    };
+    session.set(PHOTO, entry);
+    return entry;
+  }
+
   bound(session: ClientSession): void {
     // Only nodes that hold sessions listen for changes.
     this.subscription ??= this.bus.subscribe(VCARD_CHANGED, (msg) => {
       const { bare } = JSON.parse(new TextDecoder().decode(msg.data)) as { bare: string };
-      for (const s of this.local.get(bare) ?? []) s.set(PHOTO, this.load(bare));
+      for (const s of this.local.get(bare) ?? []) this.loadInto(s, bare);
     });
     const bare = session.jid.toBareString();
     const set = this.local.get(bare) ?? new Set();
     set.add(session);
     this.local.set(bare, set);
-    session.set(PHOTO, this.load(bare));
+    this.loadInto(session, bare);
   }
 
   unbound(session: ClientSession): void {
@@ -95,25 +121,18 @@ export class AvatarHashes {
 
   /** The user stored a vCard through this node: its sessions here now, the other nodes' on the bus. */
   changed(bare: string, photo: string): void {
-    for (const s of this.local.get(bare) ?? []) s.set(PHOTO, Promise.resolve(photo));
+    for (const s of this.local.get(bare) ?? []) s.set(PHOTO, { known: true, hash: photo });
     this.bus.publish(VCARD_CHANGED, new TextEncoder().encode(JSON.stringify({ bare })));
   }
 
   /** `stanza/out`: adds the update element to an available broadcast that has none (§4.1 rule 1). */
-  async presence(e: StanzaOutEvent): Promise<void> {
+  presence(e: StanzaOutEvent): void | Promise<void> {
     const p = e.stanza;
     if (!isAvailableBroadcast(p) || p.getChild('x', NS_VCARD_UPDATE)) return;
-    let pending = e.session.get(PHOTO);
-    if (pending === undefined) {
-      pending = this.load(e.from.toBareString());
-      e.session.set(PHOTO, pending);
-    }
-    const hash = await pending;
-    if (hash === null) return;
-    const x = new Element('x', { xmlns: NS_VCARD_UPDATE });
-    const photo = x.c('photo');
-    if (hash !== '') photo.t(hash);
-    p.cnode(x);
+    // A session bound before this module saw it: read lazily.
+    const photo = e.session.get(PHOTO) ?? this.loadInto(e.session, e.from.toBareString());
+    if (photo.known) return addUpdate(p, photo.hash);
+    return photo.pending.then((hash) => addUpdate(p, hash));
   }
 
   stop(): void {

@@ -169,6 +169,21 @@ test('XEP-0153: the hash goes into available broadcasts without one; nothing els
   assert.equal(photoOf(await presence(m, fakeSession('juliet@example.org/late'), '<presence/>')), sha);
 });
 
+test('XEP-0153: once the hash is known, and for other stanzas, the hook decides without waiting', async () => {
+  const m = make();
+  await iq(m, setIq(card('Mercutio', 'YWJj')), 'mercutio@example.org/a', 'mercutio@example.org');
+  const s = fakeSession('mercutio@example.org/a');
+  await m.hooks?.['session/bound']?.({ session: s, routing: noRouting });
+  await presence(m, s, '<presence/>'); // the read at bind has completed by now
+  const hook = m.hooks?.['stanza/out'];
+  assert.ok(hook);
+  for (const xml of ['<presence/>', "<presence type='unavailable'/>", "<message to='x@example.org'><body>hi</body></message>"]) {
+    const stanza = parse(xml) as Element;
+    assert.equal(hook({ stanza, from: s.jid, session: s, routing: noRouting }), undefined, xml);
+    if (xml === '<presence/>') assert.equal(photoOf(stanza), 'a9993e364706816aba3e25717850c26c9cd0d89d');
+  }
+});
+
 test('XEP-0153: a new photo reaches the sessions of this node at once and those of other nodes over the bus', async () => {
   const bus = new FakeBus();
   const nodeA = make(bus);
