@@ -14,6 +14,7 @@ import { vcard } from './vcard/index.js';
 import { privateStorage } from './private/index.js';
 import { time } from './time/index.js';
 import { last } from './last/index.js';
+import { blocking } from './blocking/index.js';
 
 export { disco, discoInstance, discoInfo, serviceItems, DISCO_FEATURES, type DiscoItem, type DiscoOptions } from './disco/index.js';
 export { ping, pingInstance } from './ping/index.js';
@@ -26,6 +27,7 @@ export { vcard, vcardInstance, photoHash, NS_VCARD, NS_VCARD_UPDATE, VCARD_CHANG
 export { privateStorage, privateInstance, NS_PRIVATE, NS_BOOKMARKS, type PrivateOptions } from './private/index.js';
 export { time, timeInstance, NS_TIME } from './time/index.js';
 export { last, lastInstance, NS_LAST, type LastRecord } from './last/index.js';
+export { blocking, blockingInstance, NS_BLOCKING, NS_BLOCKING_ERRORS, type BlockingOptions } from './blocking/index.js';
 
 /** Every module of this package, in hook order. */
-export const standardModules: readonly ModuleDefinition<unknown>[] = [disco, ping, version, register, extdisco, roster, vcard, privateStorage, time, last];
+export const standardModules: readonly ModuleDefinition<unknown>[] = [disco, ping, version, register, extdisco, roster, vcard, privateStorage, time, last, blocking];
