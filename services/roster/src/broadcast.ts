@@ -82,6 +82,9 @@ export async function probeContacts(ctx: RosterContext, user: string, fullJid: s
       await ctx.router.send(new Element('presence', { type: 'probe', from: user, to: item.jid }));
       continue;
     }
+    // The contact may withhold its presence from the user (XEP-0191 blocking), as answerProbe asks.
+    const probe = new Element('presence', { type: 'probe', from: user, to: item.jid });
+    if ((await allowedRecipients(ctx, item.jid, probe, [user])).length === 0) continue;
     for (const s of await ctx.stores.sessions.list(item.jid)) {
       const p = presenceOf(s, item.jid);
       if (!p) continue;
