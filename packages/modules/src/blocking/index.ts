@@ -98,7 +98,7 @@ export const blocking = defineModule<BlockingOptions>({
   description: 'Blocking command: users block JIDs (nothing delivered from them, nothing routed to them, presence withheld)',
   specs: [{
     spec: 'XEP-0191', version: '1.3', status: 'partial',
-    note: 'no XEP-0016 privacy lists; iqs the server answers for the bare JID and subscription requests from a blocked JID are not refused (never delivered)',
+    note: 'no XEP-0016 privacy lists; from a blocked JID, iqs the server answers for the bare JID are still answered and subscription requests still recorded (never delivered)',
   }],
   config: { key: 'blocking', schema },
   // Before the modules that copy or keep messages (carbons, archives) and the roster's stanza/out.
