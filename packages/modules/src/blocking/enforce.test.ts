@@ -8,8 +8,9 @@ import { after, before, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse, type Element } from 'ltx';
 import { parseJid } from '@hyphae/jid';
-import type { SessionEntry } from '@hyphae/store';
-import { BLOCKING_FLAG, NS_BLOCKING } from './index.js';
+import type { MapStore, ModuleStorage, SessionEntry, StoredValue } from '@hyphae/store';
+import { parseDelivered } from '@hyphae/module-api';
+import { BLOCKING_FLAG, NS_BLOCKING, blockingInstance } from './index.js';
 import { JULIET, World, fakeSession, type FakeSession } from './test-world.js';
 
 let w: World;
@@ -80,8 +81,11 @@ test('§3.3 pushes keep the copy current; a session that has not retrieved the l
   const block = pushXml(`<block xmlns='${NS_BLOCKING}'><item jid='iago@shakespeare.lit'/></block>`);
   assert.equal((await w.deliver(balcony, block)).result, 'stop', 'not interested');
   assert.equal((await w.deliver(balcony, "<message from='iago@shakespeare.lit/x'><body>x</body></message>")).result, 'stop');
+  // Asking another account does not make the session interested.
+  assert.equal(await w.out(balcony, `<iq type='get' id='bl0' to='nurse@capulet.lit'><blocklist xmlns='${NS_BLOCKING}'/></iq>`), undefined);
+  assert.equal((await w.deliver(balcony, pushXml(`<block xmlns='${NS_BLOCKING}'><item jid='iago@shakespeare.lit'/></block>`))).result, 'stop');
   // §3.3: a resource that requested the blocklist gets the pushes.
-  assert.equal(await w.out(balcony, `<iq type='get' id='bl'><blocklist xmlns='${NS_BLOCKING}'/></iq>`), undefined);
+  assert.equal(await w.out(balcony, `<iq type='get' id='bl' to='${JULIET}'><blocklist xmlns='${NS_BLOCKING}'/></iq>`), undefined);
   const unblock = pushXml(`<unblock xmlns='${NS_BLOCKING}'><item jid='iago@shakespeare.lit'/></unblock>`);
   assert.equal((await w.deliver(balcony, unblock)).result, undefined, 'interested');
   assert.equal((await w.deliver(balcony, "<message from='iago@shakespeare.lit/x'><body>x</body></message>")).result, undefined);
@@ -149,4 +153,21 @@ test('user actor: broadcasts and probe answers withhold presence; offline messag
   assert.equal(await w.registry.run('offline/store', offline('benvolio@montague.lit/x')), undefined);
   await w.registry.lifecycle('account/deleted', { user: parseJid(JULIET) }, (err) => assert.fail(String(err)));
   assert.deepEqual(await w.list(), []);
+});
+
+test('a list that could not be loaded at bind time is loaded on the next stanza; still failing, the hook fails (not a silent pass)', async () => {
+  const real = w.stores.storage.map<true>('blocklist');
+  let failures = 2;
+  const flaky = { ...real, all: async (owner: string) => (failures-- > 0 ? Promise.reject(new Error('store down')) : real.all(owner)) };
+  const m = blockingInstance({
+    storage: { ...w.stores.storage, map: <T,>() => flaky as unknown as MapStore<T & StoredValue> } as ModuleStorage,
+    rosters: w.stores.rosters, sessions: w.stores.sessions, options: { maxItems: 10 },
+  });
+  const s = fakeSession(`${JULIET}/flaky`);
+  await assert.rejects(async () => m.hooks?.['session/bound']?.({ session: s, routing: w.routing }), /store down/);
+  const msg = "<message from='romeo@montague.lit/x' type='chat'><body>x</body></message>";
+  const data = new TextEncoder().encode(msg);
+  const event = { session: s, kind: 'message' as const, data, routing: w.routing, stanza: () => parseDelivered(data), replace: () => undefined };
+  await assert.rejects(async () => m.hooks?.['session/deliver']?.(event), /store down/);
+  assert.equal(await m.hooks?.['session/deliver']?.(event), 'stop', 'loaded on the next try');
 });

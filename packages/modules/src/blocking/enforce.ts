@@ -45,6 +45,14 @@ const NS_BYTES = Buffer.from(NS_BLOCKING);
 
 const unavailable = (): StanzaError => new StanzaError('service-unavailable');
 
+/** No 'to', or the user's own bare JID: handled by the server for the account (RFC 6120 §10.3.3). */
+function toOwnAccount(stanza: Element, owner: string): boolean {
+  const to = stanza.attrs.to;
+  if (to === undefined || to === '') return true;
+  const jid = tryParseJid(String(to));
+  return jid !== null && jid.isBare() && jid.toBareString() === owner;
+}
+
 export function enforcement(ctx: BlockingContext) {
   /** The registry flag follows whether the list is empty. */
   const syncFlag = (session: ClientSession, st: SessionBlocklist): void => {
@@ -147,8 +155,10 @@ export function enforcement(ctx: BlockingContext) {
     },
     'stanza/out': (e: StanzaOutEvent): HookResult | Promise<HookResult> => {
       const st = e.session.get(BLOCKLIST);
-      // §3.3: pushes go to the resources that have retrieved the list.
-      if (st && e.stanza.name === 'iq' && e.stanza.attrs.type === 'get' && e.stanza.getChild('blocklist', NS_BLOCKING)) st.interested = true;
+      // §3.3: pushes go to the resources that have retrieved the list (asked of their own account).
+      if (st && e.stanza.name === 'iq' && e.stanza.attrs.type === 'get' && e.stanza.getChild('blocklist', NS_BLOCKING) && toOwnAccount(e.stanza, st.owner)) {
+        st.interested = true;
+      }
       return then(ready(e.session), (s) => outbound(e, s));
     },
     'session/deliver': (e: SessionDeliverEvent): HookResult | Promise<HookResult> => then(ready(e.session), (s) => inbound(e, s)),
