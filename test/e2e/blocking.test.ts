@@ -9,7 +9,7 @@
 import { after, afterEach, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { NS, Session, login, newAccount, sleep, stanzaErrorCondition, uniqueName, xml, type XmlElement } from '../harness/clients.js';
-import { rosterSkipReason, startCluster, startEmbedded, type HyphaeServer } from '../harness/server.js';
+import { metricValue, rosterSkipReason, scrapeMetrics, startCluster, startEmbedded, type HyphaeServer } from '../harness/server.js';
 import { acceptRosterPushes, presenceFrom, sendPresence, subscribeBothWays } from '../harness/im.js';
 import { assertError, createRoom, expectNothing, join, mucService, track } from '../harness/muc.js';
 import {
@@ -56,6 +56,12 @@ function blockingSuite(mode: Mode): void {
     const errorFor = (id: string | undefined) => (el: XmlElement) => id !== undefined && el.attrs.type === 'error' && el.attrs.id === id;
     const fromBare = (bare: string) => (el: XmlElement) => (el.attrs.from ?? '').split('/')[0] === bare;
     /** Juliet and Romeo online on different nodes, subscribed both ways. */
+    /** hyphae_blocking_stanzas_total by direction, summed over the processes that hold client sessions. */
+    const blockedCount = async (): Promise<{ in: number; out: number }> => {
+      const texts = await Promise.all([...new Set(srv().c2s.map((n) => n.httpPort))].map((p) => scrapeMetrics(p)));
+      const sum = (direction: string) => texts.reduce((n, t) => n + (metricValue(t, 'hyphae_blocking_stanzas_total', { direction }) ?? 0), 0);
+      return { in: sum('in'), out: sum('out') };
+    };
     const couple = async (): Promise<{ juliet: Session; romeo: Session; j: Account; r: Account }> => {
       const [j, r] = await Promise.all([account('juliet'), account('romeo')]);
       const [juliet, romeo] = await Promise.all([online(j, nodeA, 'balcony'), online(r, nodeB, 'orchard')]);
@@ -133,6 +139,7 @@ function blockingSuite(mode: Mode): void {
 
     test('§3.3: the blocked contact sees the user go unavailable; nothing of its reaches the user (message and iq answered, presence silent); the user is refused with <blocked/>', 60_000, async () => {
       const { juliet, romeo, r } = await couple();
+      const counted = await blockedCount();
       await blockOk(juliet, 'block', [r.bare]);
       await romeo.waitFor(presenceFrom(juliet.jid, 'unavailable'), 10_000, 'unavailable from the user who blocked (§3.3)');
       // The contact's message: <service-unavailable/>, as if the user were offline.
@@ -162,6 +169,10 @@ function blockingSuite(mode: Mode): void {
       const iqOut = await juliet.iq(xml('iq', { type: 'get', to: romeo.jid }, xml('ping', { xmlns: NS.ping })));
       assertError(iqOut, 'not-acceptable', 'cancel', '§3.3 iq to a blocked JID');
       await expectNothing(romeo, fromBare(juliet.bare), 'anything from the user', 200);
+      // The metric: message, iq and presence in; message and iq out (broadcasts are withheld in the user actor).
+      const now = await blockedCount();
+      assert.ok(now.in - counted.in >= 3, `blocked stanzas in: ${JSON.stringify(counted)} → ${JSON.stringify(now)}`);
+      assert.ok(now.out - counted.out >= 2, `blocked stanzas out: ${JSON.stringify(counted)} → ${JSON.stringify(now)}`);
     });
 
     test("§3.3: a blocked contact that logs in later gets no presence of the user's (probes answered from the registry)", 60_000, async () => {
