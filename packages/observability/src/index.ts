@@ -8,3 +8,5 @@ export type { Metrics, MetricsOptions, Labels } from './metrics.js';
 export { startHttpServer } from './http.js';
 export type { HttpServerOptions, HttpServerHandle, HttpRouteHandler, HealthCheck } from './http.js';
 export { instrumentMethods } from './instrument.js';
+export { moduleCounter, moduleGauge } from './module-metrics.js';
+export type { MetricSpec } from './module-metrics.js';
