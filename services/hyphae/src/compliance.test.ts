@@ -6,6 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parse } from 'ltx';
 import { complianceFiles, declarations } from './index.js';
 
@@ -28,4 +30,15 @@ test('the DOAP file is well-formed and lists every declared XEP once, with its s
   assert.equal(new Set(listed).size, listed.length, 'no XEP twice');
   for (const x of xeps) assert.match(x.getChildText('status') ?? '', /^(complete|partial|planned|deprecated|removed)$/);
   assert.ok(listed.includes('https://xmpp.org/extensions/xep-0030.html'));
+});
+
+test("the README's configuration table is current (node scripts/config-reference.mjs), module sections included", () => {
+  const table = execFileSync(process.execPath, [fileURLToPath(new URL('scripts/config-reference.mjs', root))]).toString().trimEnd();
+  const readme = readFileSync(new URL('README.md', root), 'utf8').split('\n');
+  const start = readme.indexOf('| key | type | default | environment | meaning |');
+  assert.ok(start >= 0, 'the README has the table');
+  let end = start;
+  while (end < readme.length && (readme[end] ?? '').startsWith('|')) end++;
+  assert.equal(readme.slice(start, end).join('\n'), table, 'regenerate it with node scripts/config-reference.mjs');
+  assert.match(table, /`modules\.blocking\.maxItems`/);
 });
