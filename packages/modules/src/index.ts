@@ -15,6 +15,7 @@ import { privateStorage } from './private/index.js';
 import { time } from './time/index.js';
 import { last } from './last/index.js';
 import { blocking } from './blocking/index.js';
+import { carbons } from './carbons/index.js';
 import { csi } from './csi/index.js';
 
 export { disco, discoInstance, discoInfo, serviceItems, DISCO_FEATURES, type DiscoItem, type DiscoOptions } from './disco/index.js';
@@ -29,7 +30,8 @@ export { privateStorage, privateInstance, NS_PRIVATE, NS_BOOKMARKS, type Private
 export { time, timeInstance, NS_TIME } from './time/index.js';
 export { last, lastInstance, NS_LAST, type LastRecord } from './last/index.js';
 export { blocking, blockingInstance, NS_BLOCKING, NS_BLOCKING_ERRORS, type BlockingOptions } from './blocking/index.js';
+export { carbons, carbonsInstance, notCopied, CARBONS_FLAG, NS_CARBONS, NS_CARBONS_RULES, NS_FORWARD, type CarbonsInstance } from './carbons/index.js';
 export { csi, csiInstance, CsiState, holdKey, NS_CSI, NS_CHATSTATES, type CsiOptions } from './csi/index.js';
 
 /** Every module of this package, in hook order. */
-export const standardModules: readonly ModuleDefinition<unknown>[] = [disco, ping, version, register, extdisco, roster, vcard, privateStorage, time, last, blocking, csi];
+export const standardModules: readonly ModuleDefinition<unknown>[] = [disco, ping, version, register, extdisco, roster, vcard, privateStorage, time, last, blocking, csi, carbons];
