@@ -14,6 +14,7 @@ import { metricValue, rosterSkipReason, scrapeMetrics, startCluster, startEmbedd
 import { acceptRosterPushes, presenceFrom, sendPresence, subscribeBothWays, subscriptionFrom } from '../harness/im.js';
 import { seqOf, track } from '../harness/muc.js';
 import { waitUntil, withServerLogs } from '../harness/util.js';
+import { slixCsiSkipReason, startSlixCsi, type SlixCsi, type SlixCsiEvent } from '../harness/csi.js';
 
 type Mode = 'embedded' | 'cluster';
 type Account = { username: string; password: string; bare: string };
@@ -32,8 +33,9 @@ function csiSuite(mode: Mode): void {
       if (!server) throw new Error('server did not start');
       return server;
     };
-    const test = (name: string, timeoutMs: number, fn: (t: TestContext) => Promise<void>): void => {
-      it(name, { timeout: timeoutMs, skip: skip ?? false }, (t) => withServerLogs(t, server, () => fn(t)));
+    const slixes: SlixCsi[] = [];
+    const test = (name: string, timeoutMs: number, fn: (t: TestContext) => Promise<void>, alsoSkip: string | null = null): void => {
+      it(name, { timeout: timeoutMs, skip: skip ?? alsoSkip ?? false }, (t) => withServerLogs(t, server, () => fn(t)));
     };
     const account = (prefix: string): Promise<Account> => newAccount(srv(), prefix);
     const online = async (acc: Account, node: number, resource: string): Promise<Session> => {
@@ -78,6 +80,7 @@ function csiSuite(mode: Mode): void {
       server = mode === 'embedded' ? await startEmbedded({ config }) : await startCluster({ c2sNodes: 2, config });
     }, { timeout: 120_000 });
     afterEach(async () => {
+      for (const x of slixes.splice(0)) x.kill();
       await Promise.all(sessions.splice(0).map((s) => s.stop()));
     });
     after(async () => {
@@ -175,6 +178,32 @@ function csiSuite(mode: Mode): void {
       assert.deepEqual(got.map(state), states.map((s) => `state ${s}`));
       assert.equal(await counter('flushed', { reason: 'overflow' }), overflow + QUEUE_MAX);
     });
+
+    test("slixmpp's xep_0352: feature seen; directed presence and chat states wait, a body and <active/> flush them in order", 45_000, async () => {
+      const [j, r] = await Promise.all([account('slix'), account('romeo')]);
+      const slix = await startSlixCsi(srv(), { jid: `${j.bare}/slix`, password: j.password, node: nodeA });
+      slixes.push(slix);
+      assert.equal(slix.csiEnabled, true, 'the plugin saw <csi/> in the features');
+      const romeo = await online(r, nodeB, 'orchard');
+      const show = (s: string) => xml('presence', { to: slix.jid }, xml('show', {}, s));
+      const seen = (e: SlixCsiEvent): string => (e.body ? `body ${String(e.body)}` : e.state ? `state ${String(e.state)}` : `${String(e.name)} ${String(e.show ?? e.type)}`);
+      const fromRomeo = (e: SlixCsiEvent) => e.event === 'stanza' && e.from === romeo.jid;
+      assert.equal((await slix.run('inactive')).ok, true);
+      await held(1, () => romeo.send(show('away')));
+      await held(1, () => romeo.send(chatState(slix.jid, 'composing')));
+      await held(1, () => romeo.send(show('dnd')));
+      assert.deepEqual(slix.pending().filter(fromRomeo), [], 'nothing while inactive');
+      await romeo.send(chat(slix.jid, 'hello'));
+      const got: string[] = [];
+      for (let i = 0; i < 3; i++) got.push(seen(await slix.next(fromRomeo, `stanza ${i + 1} from Romeo after ${got.join(", ")}`)));
+      assert.deepEqual(got, ['state composing', 'presence dnd', 'body hello']);
+      await held(1, () => romeo.send(show('xa')));
+      assert.deepEqual(slix.pending().filter(fromRomeo), []);
+      assert.equal((await slix.run('active')).ok, true);
+      // The ping after <active/> was answered: the flushed presence came before it (§5.1).
+      assert.deepEqual(slix.pending().filter(fromRomeo).map(seen), ['presence xa']);
+      assert.equal((await slix.run('quit')).ok, true);
+    }, slixCsiSkipReason());
   });
 }
 
