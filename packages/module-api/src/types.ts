@@ -94,6 +94,12 @@ export interface Routing {
   send(stanza: Element): Promise<void>;
   /** The registry's sessions of a local bare JID (cached, invalidated by session events). */
   sessions(bare: string): Promise<SessionEntry[]>;
+  /**
+   * The registry's sessions of `bare` if this router has a current answer
+   * cached, else undefined (then ask `sessions`): a per-stanza hook decides
+   * from it without a promise.
+   */
+  sessionsNow(bare: string): readonly SessionEntry[] | undefined;
   /** Writes `stanza` as it is to one session; false when that resource is not bound. */
   deliverToSession(stanza: Element, bare: string, resource: string): Promise<boolean>;
   /** Writes `stanza` as it is to every available (or, with all, every bound) resource. */

@@ -100,6 +100,11 @@ export class Router implements Routing {
     return this.cache.list(bare);
   }
 
+  /** The sessions of `bare` if this router has a current answer cached; undefined means "ask `sessions`". */
+  sessionsNow(bare: string): readonly SessionEntry[] | undefined {
+    return this.cache.peek(bare);
+  }
+
   /** Sends an operation to a user's actor (roster service); its result word. */
   async toUserActor(user: JID, op: string, data: Uint8Array, headers: Readonly<Record<string, string>> = {}): Promise<string> {
     const actors = this.opts.actors;

@@ -79,6 +79,12 @@ export class SessionCache {
     return (await this.fresh(bare)).find((s) => s.resource === resource) ?? null;
   }
 
+  /** The cached sessions of `bare` when the cache holds a current answer (no registry read, not counted). */
+  peek(bare: string): SessionEntry[] | undefined {
+    const e = this.entries.get(bare);
+    return e !== undefined && e.expires > this.now() ? e.sessions : undefined;
+  }
+
   /** The cached sessions of `bare`, counting the lookup as a hit or a miss. */
   private cached(bare: string): SessionEntry[] | undefined {
     const e = this.entries.get(bare);

@@ -34,6 +34,7 @@ export class FakeRouter implements Routing {
   }
   async send(): Promise<void> {}
   async sessions() { return []; }
+  sessionsNow() { return undefined; }
   async deliverToSession(): Promise<boolean> { return false; }
   async deliverToResources(): Promise<number> { return 0; }
   async closeSessions(): Promise<void> {}

@@ -16,35 +16,28 @@ Each command is answered by {"event": "result", "op", "ok", "items"?,
 "from", "body", "type", "condition"?, "app"?}. Exit 0 after quit, 3 on
 timeout, 4 when disconnected or on an error.
 """
-import argparse
 import asyncio
 import json
-import logging
-import ssl
 import sys
 import threading
 
 import slixmpp
+
+import slixrun
+from slixrun import emit
 from slixmpp.exceptions import IqError, IqTimeout
 
 BLOCKING_ERRORS = 'urn:xmpp:blocking:errors'
 
-
-def emit(**kw):
-    print(json.dumps(kw), flush=True)
-
-
 def items_of(iq, name):
     return sorted(str(j) for j in iq[name]['items'])
-
 
 class Client(slixmpp.ClientXMPP):
     def __init__(self, args):
         super().__init__(args.jid, args.password)
         self.args = args
         self.result = asyncio.get_event_loop().create_future()
-        self.ssl_context.check_hostname = False
-        self.ssl_context.verify_mode = ssl.CERT_NONE
+        slixrun.trust_test_server(self)
         self.register_plugin('xep_0030')
         self.register_plugin('xep_0191')
         self.add_event_handler('session_start', self.on_start)
@@ -101,32 +94,9 @@ class Client(slixmpp.ClientXMPP):
         except IqTimeout:
             emit(event='result', op=op, ok=False, condition='timeout')
 
-
-async def main():
-    p = argparse.ArgumentParser()
-    p.add_argument('--jid', required=True)
-    p.add_argument('--password', required=True)
-    p.add_argument('--host', required=True)
-    p.add_argument('--port', type=int, required=True)
-    p.add_argument('--timeout', type=float, default=60.0)
-    p.add_argument('--debug', action='store_true')
-    args = p.parse_args()
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR, stream=sys.stderr)
-    c = Client(args)
-    c.connect((args.host, args.port), force_starttls=True)
-    try:
-        code = await asyncio.wait_for(c.result, args.timeout)
-    except asyncio.TimeoutError:
-        emit(event='timeout')
-        code = 3
-    if code != 4:
-        c.disconnect()
-        try:
-            await asyncio.wait_for(c.disconnected, 5)
-        except Exception:
-            pass
-    return code
-
+def arguments():
+    p = slixrun.parser(timeout=60.0)
+    return p
 
 if __name__ == '__main__':
-    sys.exit(asyncio.get_event_loop().run_until_complete(main()))
+    slixrun.main(Client, arguments())

@@ -14,20 +14,14 @@ error), then {"event": "done"}. Exit 0 when every step ran, 3 on timeout,
 Ops: enable, disable; wait_received/wait_sent {"body"} → the copy's outer
 from/to/type and the forwarded message's from/to/body; send {"to", "body"}.
 """
-import argparse
 import asyncio
 import json
-import logging
-import ssl
-import sys
 
 import slixmpp
+
+import slixrun
+from slixrun import emit
 from slixmpp.exceptions import IqError, IqTimeout
-
-
-def emit(**kw):
-    print(json.dumps(kw), flush=True)
-
 
 class Client(slixmpp.ClientXMPP):
     def __init__(self, args):
@@ -36,8 +30,7 @@ class Client(slixmpp.ClientXMPP):
         self.args = args
         self.copies = {'received': asyncio.Queue(), 'sent': asyncio.Queue()}
         self.result = asyncio.get_event_loop().create_future()
-        self.ssl_context.check_hostname = False
-        self.ssl_context.verify_mode = ssl.CERT_NONE
+        slixrun.trust_test_server(self)
         for plugin in ('xep_0030', 'xep_0297', 'xep_0280'):
             self.register_plugin(plugin)
         self.add_event_handler('session_start', self.on_start)
@@ -92,32 +85,11 @@ class Client(slixmpp.ClientXMPP):
     async def op_send(self, s):
         self.send_message(mto=s['to'], mbody=s['body'], mtype='chat')
 
-
-async def main():
-    p = argparse.ArgumentParser()
-    for a in ('--jid', '--password', '--host', '--steps'):
-        p.add_argument(a, required=True)
-    p.add_argument('--port', type=int, required=True)
+def arguments():
+    p = slixrun.parser(timeout=30.0)
+    p.add_argument('--steps', required=True)
     p.add_argument('--priority', type=int, default=0)
-    p.add_argument('--timeout', type=float, default=30.0)
-    p.add_argument('--debug', action='store_true')
-    args = p.parse_args()
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR, stream=sys.stderr)
-    c = Client(args)
-    c.connect((args.host, args.port), force_starttls=True)
-    try:
-        code = await asyncio.wait_for(c.result, args.timeout)
-    except asyncio.TimeoutError:
-        emit(event='timeout')
-        code = 3
-    if code != 4:
-        c.disconnect()
-        try:
-            await asyncio.wait_for(c.disconnected, 5)
-        except Exception:
-            pass
-    return code
-
+    return p
 
 if __name__ == '__main__':
-    sys.exit(asyncio.get_event_loop().run_until_complete(main()))
+    slixrun.main(Client, arguments())

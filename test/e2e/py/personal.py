@@ -10,27 +10,20 @@ list of {"op": ..., ...}) in order. Prints one JSON object per line:
 step ("condition"/"error_type" when the server answered an error), then
 {"event": "done"}. Exit 0 when every step ran, 3 on timeout, 4 otherwise.
 """
-import argparse
 import asyncio
 import base64
 import hashlib
 import json
-import logging
-import ssl
-import sys
 
 import slixmpp
+
+import slixrun
+from slixrun import emit
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.plugins.xep_0048.stanza import Bookmarks
 
-
-def emit(**kw):
-    print(json.dumps(kw), flush=True)
-
-
 def sha1_hex(data):
     return hashlib.sha1(data).hexdigest() if data else ''
-
 
 class Client(slixmpp.ClientXMPP):
     def __init__(self, args):
@@ -39,8 +32,7 @@ class Client(slixmpp.ClientXMPP):
         self.args = args
         self.messages = asyncio.Queue()
         self.result = asyncio.get_event_loop().create_future()
-        self.ssl_context.check_hostname = False
-        self.ssl_context.verify_mode = ssl.CERT_NONE
+        slixrun.trust_test_server(self)
         for plugin in ('xep_0030', 'xep_0054', 'xep_0153', 'xep_0049', 'xep_0048', 'xep_0012', 'xep_0202'):
             self.register_plugin(plugin)
         self.add_event_handler('session_start', self.on_start)
@@ -122,31 +114,10 @@ class Client(slixmpp.ClientXMPP):
     async def op_unavailable(self, s):
         self.send_presence(ptype='unavailable', pstatus=s.get('status'))
 
-
-async def main():
-    p = argparse.ArgumentParser()
-    for a in ('--jid', '--password', '--host', '--steps'):
-        p.add_argument(a, required=True)
-    p.add_argument('--port', type=int, required=True)
-    p.add_argument('--timeout', type=float, default=30.0)
-    p.add_argument('--debug', action='store_true')
-    args = p.parse_args()
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR, stream=sys.stderr)
-    c = Client(args)
-    c.connect((args.host, args.port), force_starttls=True)
-    try:
-        code = await asyncio.wait_for(c.result, args.timeout)
-    except asyncio.TimeoutError:
-        emit(event='timeout')
-        code = 3
-    if code != 4:
-        c.disconnect()
-        try:
-            await asyncio.wait_for(c.disconnected, 5)
-        except Exception:
-            pass
-    return code
-
+def arguments():
+    p = slixrun.parser(timeout=30.0)
+    p.add_argument('--steps', required=True)
+    return p
 
 if __name__ == '__main__':
-    sys.exit(asyncio.get_event_loop().run_until_complete(main()))
+    slixrun.main(Client, arguments())

@@ -8,11 +8,8 @@ message whose body is --expect, then disconnects.
 Prints one JSON object per line on stdout ({"event": ...}) and exits:
   0 success, 2 authentication failed, 3 timeout, 4 disconnected/other error.
 """
-import argparse
 import asyncio
 import json
-import logging
-import ssl
 import sys
 
 try:
@@ -21,10 +18,8 @@ except ImportError:  # the test skips before running us, but be explicit
     print(json.dumps({"event": "error", "error": "slixmpp not importable"}))
     sys.exit(5)
 
-
-def emit(**kw):
-    print(json.dumps(kw), flush=True)
-
+import slixrun  # noqa: E402  (after the import check above)
+from slixrun import emit  # noqa: E402
 
 class Client(slixmpp.ClientXMPP):
     def __init__(self, args):
@@ -35,9 +30,7 @@ class Client(slixmpp.ClientXMPP):
         )
         self.args = args
         self.result = asyncio.get_event_loop().create_future()
-        # The test server's certificate is self-signed.
-        self.ssl_context.check_hostname = False
-        self.ssl_context.verify_mode = ssl.CERT_NONE
+        slixrun.trust_test_server(self)
         self.add_event_handler("session_start", self.on_session_start)
         self.add_event_handler("message", self.on_message)
         self.add_event_handler("failed_auth", self.on_failed_auth)
@@ -66,37 +59,13 @@ class Client(slixmpp.ClientXMPP):
         emit(event="disconnected", reason=str(reason))
         self.finish(4)
 
-
-async def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--jid", required=True)
-    p.add_argument("--password", required=True)
-    p.add_argument("--host", required=True)
-    p.add_argument("--port", type=int, required=True)
+def arguments():
+    p = slixrun.parser(timeout=20.0)
     p.add_argument("--peer", required=True)
     p.add_argument("--body", required=True)
     p.add_argument("--expect", required=True)
     p.add_argument("--mechanism", default="SCRAM-SHA-256")
-    p.add_argument("--timeout", type=float, default=20.0)
-    p.add_argument("--debug", action="store_true")
-    args = p.parse_args()
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR, stream=sys.stderr)
+    return p
 
-    c = Client(args)
-    c.connect((args.host, args.port), force_starttls=True)
-    try:
-        code = await asyncio.wait_for(c.result, args.timeout)
-    except asyncio.TimeoutError:
-        emit(event="timeout")
-        code = 3
-    if code != 4:
-        c.disconnect()
-        try:
-            await asyncio.wait_for(c.disconnected, 5)
-        except Exception:
-            pass
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(asyncio.get_event_loop().run_until_complete(main()))
+if __name__ == '__main__':
+    slixrun.main(Client, arguments())

@@ -94,6 +94,23 @@ test('§8: the sender\'s other flagged resources get a <sent/> copy, whether or 
   await w.module.settled();
   assert.deepEqual(w.delivered.map((x) => el(x).attrs.to), [`${ROMEO}/phone`]);
   assert.deepEqual(w.copied, ['sent', 'sent', 'sent']);
+  // Without a cached answer the sessions are looked up (and copied the same way).
+  w.cached = false;
+  w.delivered.length = 0;
+  w.lookups = 0;
+  w.out(home, `<message to='${JULIET}'><body>y</body></message>`);
+  await w.module.settled();
+  assert.deepEqual(w.delivered.map((x) => el(x).attrs.to), [`${ROMEO}/garden`, `${ROMEO}/phone`]);
+  assert.equal(w.lookups, 1);
+});
+
+test('§8: a sender whose cached sessions hold no other flagged resource costs no lookup and no copy', async () => {
+  const w = new World();
+  w.registry.set(ROMEO, [entry('home', { carbons: true }), entry('garden')]);
+  assert.equal(w.out(session(`${ROMEO}/home`), `<message to='${JULIET}' type='chat'><body>hi</body></message>`), undefined);
+  await w.module.settled();
+  assert.deepEqual(w.delivered, []);
+  assert.equal(w.lookups, 0, 'decided from the cached answer');
 });
 
 test('§8: no <sent/> copy at the edge for ineligible messages or messages to the own JID; message/deliver copies those once', async () => {

@@ -99,6 +99,10 @@ export function carbonsInstance(d: CarbonsDeps): CarbonsInstance {
     const toJid = tryParseJid(to);
     if (toJid === null || toJid.toBareString() === bare) return;
     const sender = e.from.resource;
+    // The sender's sessions as the router has them cached (the usual case): no other flagged
+    // resource means nothing to copy, decided without a copy of the stanza or a promise.
+    const known = e.routing.sessionsNow(bare);
+    if (known !== undefined && !known.some((s) => wantsCopies(s) && s.resource !== sender)) return;
     copier.sendLater(e.routing, 'sent', m, bare, (all) => all.filter((s) => wantsCopies(s) && s.resource !== sender).map((s) => s.resource));
   };
 

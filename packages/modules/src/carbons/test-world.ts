@@ -28,8 +28,16 @@ export class World {
   readonly warnings: string[] = [];
   /** Delays deliverToSession for a resource (ms), to check that copies keep their order. */
   readonly slow = new Map<string, number>();
+  /** Whether the fake router has the sessions cached (sessionsNow answers) or must look them up. */
+  cached = true;
+  /** Lookups that went to `sessions` (not answered from the cache). */
+  lookups = 0;
   readonly routing = {
-    sessions: async (bare: string) => this.registry.get(bare) ?? [],
+    sessions: async (bare: string) => {
+      this.lookups++;
+      return this.registry.get(bare) ?? [];
+    },
+    sessionsNow: (bare: string) => (this.cached ? this.registry.get(bare) ?? [] : undefined),
     deliverToSession: async (stanza: Element, bare: string, resource: string) => {
       const ms = this.slow.get(resource);
       if (ms !== undefined) await new Promise((r) => setTimeout(r, ms));
