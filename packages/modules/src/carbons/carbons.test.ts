@@ -72,3 +72,23 @@ test('an own request that reaches the router updates the registry entry, keeping
   assert.deepEqual(w.updates, [[ROMEO, 'home', { flags: [CARBONS_FLAG] }], [ROMEO, 'garden', { flags: ['blocking'] }]]);
   assert.equal(await w.iq(`${ROMEO}/gone`, 'set', 'enable', ROMEO), '<item-not-found/> cancel');
 });
+
+test('a copy that reaches a session after it disabled carbons (routers elsewhere not told yet) is dropped there', async () => {
+  const w = new World();
+  const garden = session(`${ROMEO}/garden`);
+  const hook = w.module.hooks?.['session/deliver'];
+  assert.ok(hook);
+  const parse = el;
+  const deliver = (xml: string) => {
+    const data = new TextEncoder().encode(xml);
+    return hook({ session: garden, kind: 'message', data, stanza: () => parse(xml), replace: () => undefined, routing: w.routing });
+  };
+  const copy = `<message from="${ROMEO}" to="${ROMEO}/garden" type="chat"><received xmlns="${NS_CARBONS}"><forwarded xmlns="urn:xmpp:forward:0"><message from="${JULIET}/balcony" type="chat"><body>x</body></message></forwarded></received></message>`;
+  const plain = `<message from="${JULIET}/balcony" to="${ROMEO}/garden" type="chat"><body>mentions ${NS_CARBONS}</body></message>`;
+  assert.equal(deliver(copy), undefined, 'never asked: not this hook\'s business');
+  await w.out(garden, `<iq type='set' id='e'><enable xmlns='${NS_CARBONS}'/></iq>`);
+  assert.equal(deliver(copy), undefined, 'enabled: delivered');
+  await w.out(garden, `<iq type='set' id='d'><disable xmlns='${NS_CARBONS}'/></iq>`);
+  assert.equal(deliver(copy), 'stop', 'disabled: dropped');
+  assert.equal(deliver(plain), undefined, 'an ordinary message still goes through');
+});

@@ -32,7 +32,7 @@ import { tryParseJid, type JID } from '@hyphae/jid';
 import { StanzaError, errorReply, iqResult } from '@hyphae/stanza';
 import type { SessionStore } from '@hyphae/store';
 import { moduleCounter } from '@hyphae/observability';
-import { defineModule, type HookResult, type IqRoute, type IqRequest, type ModuleInstance, type StanzaOutEvent, type MessageDeliverEvent } from '@hyphae/module-api';
+import { defineModule, SessionKey, type HookResult, type IqRoute, type IqRequest, type ModuleInstance, type StanzaOutEvent, type MessageDeliverEvent } from '@hyphae/module-api';
 import { NS_CARBONS, NS_CARBONS_RULES, notCopied, stripPrivate, type Direction } from './eligible.js';
 import { CARBONS_FLAG, Copier, wantsCopies } from './copies.js';
 
@@ -67,6 +67,14 @@ function toOwnAccount(iq: Element, from: JID): boolean {
   return jid !== null && jid.isBare() && jid.toBareString() === from.toBareString();
 }
 
+/**
+ * Whether this session asked for copies (absent: never asked). Routers on
+ * other nodes learn a <disable/> a moment later (their cached sessions):
+ * a copy that meets a session that has disabled them is dropped here.
+ */
+const ENABLED = new SessionKey<boolean>('carbons');
+const NS_BYTES = Buffer.from(NS_CARBONS);
+
 export function carbonsInstance(d: CarbonsDeps): CarbonsInstance {
   const warn = d.warn ?? (() => undefined);
   const copier = new Copier({ copied: d.copied ?? (() => undefined), failed: (err) => warn(err, 'a carbon copy failed') });
@@ -76,6 +84,7 @@ export function carbonsInstance(d: CarbonsDeps): CarbonsInstance {
     const on = toggleOf(e.stanza);
     if (on === null || !toOwnAccount(e.stanza, e.from)) return undefined;
     const iq = e.stanza;
+    e.session.set(ENABLED, on);
     return e.session.setFlag(CARBONS_FLAG, on).then(
       () => {
         e.session.write(iqResult(iq));
@@ -156,6 +165,15 @@ export function carbonsInstance(d: CarbonsDeps): CarbonsInstance {
         if (name === 'message') return sent(e);
         if (name === 'iq' && e.stanza.attrs.type === 'set') return toggle(e);
         return undefined;
+      },
+      // Only a session that enabled and then disabled carbons pays for this check.
+      'session/deliver': (e) => {
+        if (e.kind !== 'message' || e.session.get(ENABLED) !== false) return undefined;
+        if (!Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength).includes(NS_BYTES)) return undefined;
+        const m = e.stanza();
+        const bare = e.session.jid.toBareString();
+        const wrapped = m.getChild('received', NS_CARBONS) ?? m.getChild('sent', NS_CARBONS);
+        return wrapped !== undefined && m.attrs.from === bare ? 'stop' : undefined;
       },
       'message/deliver': (e) => {
         // Every session of the recipient gets the message itself: nothing to copy (one session: this check only).
