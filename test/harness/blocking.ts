@@ -3,6 +3,7 @@
  * (@xmpp/client), and `startSlixBlocking()`, which runs test/e2e/py/blocking.py
  * — slixmpp with its own xep_0191 plugin — one command at a time over stdin.
  */
+import { readEvents } from './slixmpp.js';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { Session, xml, type XmlElement } from './clients.js';
@@ -90,27 +91,13 @@ export async function startSlixBlocking(server: HyphaeServer, opts: { jid: strin
   let stderr = '';
   let exited: number | null | undefined;
   const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve((exited = code))));
-  let rest = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => {
-    rest += chunk;
-    for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
-      const line = rest.slice(0, nl);
-      rest = rest.slice(nl + 1);
-      let e: SlixEvent;
-      try {
-        e = JSON.parse(line) as SlixEvent;
-      } catch {
-        stderr += `(stdout) ${line}\n`;
-        continue;
-      }
-      const w = waiters.findIndex((x) => x.pred(e));
-      if (w >= 0) waiters.splice(w, 1)[0]?.resolve(e);
-      else queue.push(e);
-    }
+  readEvents<SlixEvent>(child, (e) => {
+    const w = waiters.findIndex((x) => x.pred(e));
+    if (w >= 0) waiters.splice(w, 1)[0]?.resolve(e);
+    else queue.push(e);
+  }, (text) => {
+    if (stderr.length < 64 * 1024) stderr += text;
   });
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (c: string) => void (stderr.length < 64 * 1024 && (stderr += c)));
   const next = (pred: (e: SlixEvent) => boolean, what: string, timeoutMs = 10_000): Promise<SlixEvent> => {
     const i = queue.findIndex(pred);
     if (i >= 0) return Promise.resolve(queue.splice(i, 1)[0] as SlixEvent);

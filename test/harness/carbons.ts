@@ -4,6 +4,7 @@
  * test/e2e/py/carbons.py (slixmpp's own xep_0280 plugin) through a list of
  * steps, one JSON event per step.
  */
+import { readEvents } from './slixmpp.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { xml, type Session, type XmlElement } from './clients.js';
@@ -100,25 +101,11 @@ export function runSlixCarbons(server: HyphaeServer, opts: { jid: string; passwo
   const events: CarbonsEvent[] = [];
   const listeners = new Set<(e: CarbonsEvent) => void>();
   let stderr = '';
-  let rest = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => {
-    rest += chunk;
-    for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
-      const line = rest.slice(0, nl);
-      rest = rest.slice(nl + 1);
-      try {
-        const e = JSON.parse(line) as CarbonsEvent;
-        events.push(e);
-        for (const l of listeners) l(e);
-      } catch {
-        stderr += `(stdout) ${line}\n`;
-      }
-    }
-  });
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (c: string) => {
-    if (stderr.length < 64 * 1024) stderr += c;
+  readEvents<CarbonsEvent>(child, (e) => {
+    events.push(e);
+    for (const l of listeners) l(e);
+  }, (text) => {
+    if (stderr.length < 64 * 1024) stderr += text;
   });
   const guard = setTimeout(() => child.kill('SIGKILL'), (timeoutS + 15) * 1000);
   const done = new Promise<{ code: number | null; events: CarbonsEvent[]; stderr: string }>((resolve) => {

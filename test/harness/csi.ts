@@ -2,6 +2,7 @@
  * Drives test/e2e/py/csi.py: slixmpp with its own xep_0352 plugin, one
  * JSON command per line on stdin, one JSON event per line on stdout.
  */
+import { readEvents } from './slixmpp.js';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO_ROOT, type HyphaeServer } from './server.js';
@@ -44,23 +45,12 @@ export async function startSlixCsi(server: HyphaeServer, opts: { jid: string; pa
     exited = code;
     for (const w of wakers) w();
   });
-  let rest = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => {
-    rest += chunk;
-    for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
-      const line = rest.slice(0, nl);
-      rest = rest.slice(nl + 1);
-      try {
-        queue.push(JSON.parse(line) as SlixCsiEvent);
-      } catch {
-        stderr += `(stdout) ${line}\n`;
-      }
-    }
+  readEvents<SlixCsiEvent>(child, (e) => {
+    queue.push(e);
     for (const w of wakers) w();
+  }, (text) => {
+    if (stderr.length < 64 * 1024) stderr += text;
   });
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (c: string) => void (stderr.length < 64 * 1024 && (stderr += c)));
   child.stdin.on('error', () => undefined);
 
   const next = async (pred: (e: SlixCsiEvent) => boolean, what: string, timeoutMs = 10_000): Promise<SlixCsiEvent> => {

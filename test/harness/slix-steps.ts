@@ -3,6 +3,7 @@
  * vCard avatars, private storage and bookmarks, last activity, entity time)
  * executing a list of steps after login; each step's outcome is a JSON event.
  */
+import { readEvents } from './slixmpp.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { HyphaeServer } from './server.js';
@@ -75,25 +76,11 @@ export function runSlixSteps(server: HyphaeServer, opts: { jid: string; password
   const events: SlixStepEvent[] = [];
   const listeners = new Set<(e: SlixStepEvent) => void>();
   let stderr = '';
-  let rest = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => {
-    rest += chunk;
-    for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
-      const line = rest.slice(0, nl);
-      rest = rest.slice(nl + 1);
-      try {
-        const e = JSON.parse(line) as SlixStepEvent;
-        events.push(e);
-        for (const l of listeners) l(e);
-      } catch {
-        stderr += `(stdout) ${line}\n`;
-      }
-    }
-  });
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (c: string) => {
-    if (stderr.length < 64 * 1024) stderr += c;
+  readEvents<SlixStepEvent>(child, (e) => {
+    events.push(e);
+    for (const l of listeners) l(e);
+  }, (text) => {
+    if (stderr.length < 64 * 1024) stderr += text;
   });
   const guard = setTimeout(() => child.kill('SIGKILL'), (timeoutS + 15) * 1000);
   const done = new Promise<{ code: number | null; events: SlixStepEvent[]; stderr: string }>((resolve) => {

@@ -4,9 +4,37 @@
  * 0.14 does not implement.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 import type { HyphaeServer } from './server.js';
 import { REPO_ROOT } from './server.js';
+
+
+/**
+ * Reads a client script's output: each stdout line is one JSON event;
+ * anything else on stdout, and stderr, goes to `onText` (diagnostics).
+ */
+export function readEvents<E>(child: { stdout: Readable; stderr: Readable }, onEvent: (e: E) => void, onText: (text: string) => void): void {
+  let rest = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk: string) => {
+    rest += chunk;
+    for (let nl = rest.indexOf('\n'); nl >= 0; nl = rest.indexOf('\n')) {
+      const line = rest.slice(0, nl);
+      rest = rest.slice(nl + 1);
+      let e: E;
+      try {
+        e = JSON.parse(line) as E;
+      } catch {
+        onText(`(stdout) ${line}\n`);
+        continue;
+      }
+      onEvent(e);
+    }
+  });
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (c: string) => onText(c));
+}
 
 export const SLIX_SCRIPT = join(REPO_ROOT, 'test/e2e/py/slix_client.py');
 
@@ -94,26 +122,11 @@ export function runSlixmpp(server: HyphaeServer, opts: SlixOptions): SlixRun {
   const events: SlixEvent[] = [];
   const listeners: Array<(e: SlixEvent) => void> = [];
   let stderr = '';
-  let rest = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk: string) => {
-    rest += chunk;
-    let nl: number;
-    while ((nl = rest.indexOf('\n')) >= 0) {
-      const line = rest.slice(0, nl);
-      rest = rest.slice(nl + 1);
-      try {
-        const e = JSON.parse(line) as SlixEvent;
-        events.push(e);
-        for (const l of listeners) l(e);
-      } catch {
-        stderr += `(stdout) ${line}\n`;
-      }
-    }
-  });
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (c: string) => {
-    if (stderr.length < 64 * 1024) stderr += c;
+  readEvents<SlixEvent>(child, (e) => {
+    events.push(e);
+    for (const l of listeners) l(e);
+  }, (text) => {
+    if (stderr.length < 64 * 1024) stderr += text;
   });
   // Hard stop: the script has its own timeout; this one guards against a wedged interpreter.
   const guard = setTimeout(() => child.kill('SIGKILL'), (timeoutS + 15) * 1000);
