@@ -28,9 +28,10 @@ export class RecordingRouter {
       this.delivered.push(stanza.toString());
       return true;
     },
-    route: async (stanza: Element, from: JID) => void this.routed.push(`${from.toString()} ${stanza.toString()}`),
-    bounce: async (stanza: Element, from: JID, err: StanzaError) =>
-      void this.bounces.push(`${err.condition} to ${from.toString()} for ${stanza.name} ${String(stanza.attrs.id ?? '')}`),
+    route: async (stanza: Element, from: JID) => { this.routed.push(`${from.toString()} ${stanza.toString()}`); },
+    bounce: async (stanza: Element, from: JID, err: StanzaError) => {
+      this.bounces.push(`${err.condition} to ${from.toString()} for ${stanza.name} ${String(stanza.attrs.id ?? '')}`);
+    },
   } as Partial<Routing> as Routing;
   clear(): void {
     this.delivered = [];
@@ -52,7 +53,7 @@ export function fakeSession(full: string, id = full): FakeSession {
     id, jid: parseJid(full), remoteAddress: '127.0.0.1', lastReceivedAt: 0, written, flags,
     get: <T>(k: SessionKey<T>) => state.get(k) as T | undefined,
     set: <T>(k: SessionKey<T>, v: T | undefined) => void (v === undefined ? state.delete(k) : state.set(k, v)),
-    write: (data) => void written.push(String(data)),
+    write: (data) => { written.push(String(data)); },
     setFlag: async (flag, on) => void (on ? flags.add(flag) : flags.delete(flag)),
     close: () => undefined,
   };
@@ -67,7 +68,7 @@ export class World {
     this.router = new RecordingRouter(stores);
     this.module = blockingInstance({
       storage: stores.storage, rosters: stores.rosters, sessions: stores.sessions, options: { maxItems },
-      count: (d) => void this.counts.push(d),
+      count: (d) => { this.counts.push(d); },
     });
     this.registry = ModuleRegistry.of({ blocking: this.module });
   }

@@ -58,12 +58,14 @@ export class Copier {
   }
 
   private then(bare: string, work: () => Promise<void>): void {
-    const next = (this.chains.get(bare) ?? Promise.resolve())
+    // One chain per user: a failure is counted, and the last link forgets the user
+    // once nothing follows it (the chain never rejects: nothing floats).
+    const next: Promise<void> = (this.chains.get(bare) ?? Promise.resolve())
       .then(work)
-      .catch((err: unknown) => this.counters.failed(err));
+      .catch((err: unknown) => this.counters.failed(err))
+      .then(() => {
+        if (this.chains.get(bare) === next) this.chains.delete(bare);
+      });
     this.chains.set(bare, next);
-    void next.then(() => {
-      if (this.chains.get(bare) === next) this.chains.delete(bare);
-    });
   }
 }

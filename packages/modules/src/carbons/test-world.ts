@@ -58,8 +58,8 @@ export class World {
           return true;
         },
       },
-      copied: (d) => void this.copied.push(d),
-      warn: (_err, msg) => void this.warnings.push(msg),
+      copied: (d) => { this.copied.push(d); },
+      warn: (_err, msg) => { this.warnings.push(msg); },
     });
     this.reg = ModuleRegistry.of({ carbons: this.module });
   }
@@ -104,7 +104,7 @@ export function session(full: string): FakeSession {
     id: full, jid: parseJid(full), remoteAddress: '127.0.0.1', lastReceivedAt: 0, written: [], flags: new Set(), failFlags: false,
     get: <T>(k: SessionKey<T>) => state.get(k) as T | undefined,
     set: <T>(k: SessionKey<T>, v: T | undefined) => void (v === undefined ? state.delete(k) : state.set(k, v)),
-    write: (data) => void s.written.push(String(data)),
+    write: (data) => { s.written.push(String(data)); },
     setFlag: async (flag, on) => {
       if (s.failFlags) throw new Error('registry down');
       if (on) s.flags.add(flag);

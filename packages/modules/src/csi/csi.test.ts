@@ -35,14 +35,14 @@ function world(queueMax = 100): World {
     id: 's1', jid: parseJid('juliet@capulet.lit/balcony'), remoteAddress: '127.0.0.1', lastReceivedAt: 0,
     get: <T>(k: SessionKey<T>) => state.get(k) as T | undefined,
     set: <T>(k: SessionKey<T>, v: T | undefined) => void (v === undefined ? state.delete(k) : state.set(k, v)),
-    write: (data) => void wire.push(typeof data === 'string' ? data : data instanceof Uint8Array ? dec.decode(data) : data.toString()),
+    write: (data) => { wire.push(typeof data === 'string' ? data : data instanceof Uint8Array ? dec.decode(data) : data.toString()); },
     setFlag: async () => undefined,
     close: () => undefined,
   };
   const count: CsiCounters = {
-    queued: (k) => void counted.push(`queued ${k}`),
-    flushed: (r, n) => void counted.push(`flushed ${r} ${n}`),
-    dropped: (r, n) => void counted.push(`dropped ${r} ${n}`),
+    queued: (k) => { counted.push(`queued ${k}`); },
+    flushed: (r, n) => { counted.push(`flushed ${r} ${n}`); },
+    dropped: (r, n) => { counted.push(`dropped ${r} ${n}`); },
   };
   const registry = ModuleRegistry.of({ csi: csiInstance({ queueMax }, count) });
   const w: World = {

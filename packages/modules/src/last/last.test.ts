@@ -51,7 +51,7 @@ const registry = new Map<string, SessionEntry[]>();
 const bounces: string[] = [];
 const routing = {
   sessions: async (bare: string) => registry.get(bare) ?? [],
-  bounce: async (stanza: Element, from: JID, err: StanzaError) => void bounces.push(`${err.condition} to ${from.toString()} for ${String(stanza.attrs.id)}`),
+  bounce: async (stanza: Element, from: JID, err: StanzaError) => { bounces.push(`${err.condition} to ${from.toString()} for ${String(stanza.attrs.id)}`); },
 } as Partial<Routing> as Routing;
 const entry = (resource: string, sessionId: string): SessionEntry => ({ resource, sessionId, node: 'n', priority: 0, available: true, boundAt: T0 });
 

@@ -47,15 +47,15 @@ interface Fake extends ClientSession {
 function setup(idleSeconds = 30, timeoutSeconds = 10) {
   const clock = new FakeClock();
   const outcomes: PingOutcome[] = [];
-  const registry = ModuleRegistry.of({ ping: pingInstance({ idle: { idleSeconds, timeoutSeconds }, clock, count: (o) => void outcomes.push(o) }) });
+  const registry = ModuleRegistry.of({ ping: pingInstance({ idle: { idleSeconds, timeoutSeconds }, clock, count: (o) => { outcomes.push(o); } }) });
   const state = new Map<SessionKey<unknown>, unknown>();
   const session: Fake = {
     id: 's1', jid: parseJid('juliet@capulet.lit/balcony'), remoteAddress: '127.0.0.1', lastReceivedAt: clock.t, written: [], closed: [],
     get: <T>(k: SessionKey<T>) => state.get(k) as T | undefined,
     set: <T>(k: SessionKey<T>, v: T | undefined) => void (v === undefined ? state.delete(k) : state.set(k, v)),
-    write: (data) => void session.written.push(String(data)),
+    write: (data) => { session.written.push(String(data)); },
     setFlag: async () => undefined,
-    close: (condition, text) => void session.closed.push(`${condition}: ${text ?? ''}`),
+    close: (condition, text) => { session.closed.push(`${condition}: ${text ?? ''}`); },
   };
   const fail = (err: unknown) => assert.fail(String(err));
   const bound = () => registry.lifecycle('session/bound', { session, routing }, fail);
