@@ -9,7 +9,7 @@
  */
 import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { NS, Session, login, loginFails, newAccount, register, sleep, stanzaErrorCondition, uniqueName, xml, type LoginOptions } from '../harness/clients.js';
+import { NS, Session, bareJid, login, loginFails, newAccount, register, sleep, stanzaErrorCondition, uniqueName, xml, type LoginOptions } from '../harness/clients.js';
 import { clusterSkipReason, metricValue, scrapeMetrics, startCluster, type ClusterServer } from '../harness/server.js';
 import {
   IM_NS,
@@ -217,6 +217,62 @@ describe('faults (cluster)', () => {
       `Redis down ${restartedAt - killedAt} ms; after restart: new register+login in ${loginMs} ms (${attempts} attempts), ` +
         `old account login after ≤${loginMs + oldLogin} ms, existing cross-node sessions reachable after ≤${loginMs + oldLogin + crossMs} ms`,
     );
+  });
+
+  test('Redis kill -9 + restart under chat load: module state (carbons flag, blocklist) survives; every message delivered or answered', 150_000, async (t) => {
+    const alice = await newAccount(srv(), 'ma');
+    const a1 = await connect({ ...alice, node: 0, resource: 'a1' });
+    const a2 = await connect({ ...alice, node: 1, resource: 'a2' });
+    const bob = await connect({ ...(await newAccount(srv(), 'mb')), node: 1, resource: 'b' });
+    const mallory = await connect({ ...(await newAccount(srv(), 'mm')), node: 0, resource: 'm' });
+    const enable = await a2.iq(xml('iq', { type: 'set', id: 'carbons-on' }, xml('enable', { xmlns: 'urn:xmpp:carbons:2' })));
+    assert.equal(enable.attrs.type, 'result', enable.toString());
+    const block = await a1.iq(xml('iq', { type: 'set', id: 'block' }, xml('block', { xmlns: 'urn:xmpp:blocking' }, xml('item', { jid: bareJid(mallory.jid) }))));
+    assert.equal(block.attrs.type, 'result', block.toString());
+    await sleep(300);
+
+    // Bob writes to alice/a1 every 100 ms while Redis dies and comes back.
+    const ids: string[] = [];
+    let sending = true;
+    const sender = (async () => {
+      for (let i = 0; sending; i++) {
+        const id = `load-${i}`;
+        ids.push(id);
+        await bob.send(xml('message', { to: a1.jid, type: 'chat', id }, xml('body', {}, `m${i}`)));
+        await sleep(100);
+      }
+    })();
+    await sleep(1_000);
+    await srv().redis.kill();
+    await sleep(2_000);
+    await srv().redis.restart();
+    await waitUntil(async () => (await probe(a1, a2.jid)) === 'result', 60_000, 'cross-node iq after the Redis restart', 200);
+    await sleep(3_000); // two heartbeats: every session re-recorded, with its flags
+    sending = false;
+    await sender;
+    await sleep(1_500);
+
+    // Every message: delivered to a1, or answered to bob with an error; none twice.
+    const delivered = new Set(a1.buffered((el) => el.is('message') && String(el.attrs.id).startsWith('load-')).map((el) => String(el.attrs.id)));
+    const bounced = new Set(bob.buffered((el) => el.is('message') && el.attrs.type === 'error').map((el) => String(el.attrs.id)));
+    const lost = ids.filter((id) => !delivered.has(id) && !bounced.has(id));
+    t.diagnostic(`${ids.length} sent: ${delivered.size} delivered, ${bounced.size} answered with an error, ${lost.length} lost`);
+    assert.deepEqual(lost, [], 'nothing silently lost');
+    assert.equal([...delivered].filter((id) => bounced.has(id)).length, 0, 'none both delivered and bounced');
+
+    // The carbons flag came back with the re-recorded session: a message after recovery is copied to a2.
+    await bob.send(xml('message', { to: a1.jid, type: 'chat', id: 'after' }, xml('body', {}, 'after the restart')));
+    await a1.waitFor((el) => el.is('message') && el.attrs.id === 'after', 10_000, 'the message after the restart');
+    const copy = await a2.waitFor((el) => el.is('message') && el.getChild('received', 'urn:xmpp:carbons:2') !== undefined &&
+      el.toString().includes('id="after"'), 10_000, 'its carbon copy at a2');
+    assert.equal(copy.attrs.from, bareJid(a1.jid));
+    // The blocklist is kept (Redis persists it): mallory is still refused.
+    await mallory.send(xml('message', { to: a1.jid, type: 'chat', id: 'blocked' }, xml('body', {}, 'let me in')));
+    const refused = await mallory.waitFor((el) => el.is('message') && el.attrs.id === 'blocked' && el.attrs.type === 'error', 10_000, 'the blocked message refused');
+    assert.equal(stanzaErrorCondition(refused), 'service-unavailable');
+    await sleep(500);
+    assert.deepEqual(a1.buffered((el) => el.is('message') && el.attrs.id === 'blocked').map(String), [], 'not delivered');
+    for (const st of srv().exitStatus()) assert.equal(st.code ?? st.signal, null, `${st.name} exited: ${JSON.stringify(st)}`);
   });
 
   test('NATS kill -9 + restart on the same port: the cluster recovers, nothing sent in between is silently lost', 120_000, async (t) => {
