@@ -4,8 +4,7 @@
  * test/e2e/py/carbons.py (slixmpp's own xep_0280 plugin) through a list of
  * steps, one JSON event per step.
  */
-import { readEvents } from './slixmpp.js';
-import { execFileSync, spawn } from 'node:child_process';
+import { findSlixPython, runStepScript, type SlixStepEvent, type StepRun } from './slix-steps.js';
 import { join } from 'node:path';
 import { xml, type Session, type XmlElement } from './clients.js';
 import { REPO_ROOT, type HyphaeServer } from './server.js';
@@ -51,88 +50,16 @@ export type CarbonsStep =
   | { op: 'wait_sent'; body: string }
   | { op: 'send'; to: string; body: string };
 
-export interface CarbonsEvent {
-  event: string;
-  i?: number;
-  op?: string;
-  ok?: boolean;
-  [key: string]: unknown;
-}
+export type CarbonsEvent = SlixStepEvent;
+export type SlixCarbons = StepRun<CarbonsEvent>;
 
-export interface SlixCarbons {
-  /** The outcome of step i (rejects if the script exits first). */
-  step(i: number): Promise<CarbonsEvent>;
-  /** The first event of this kind ('bound', 'done'). */
-  event(name: string): Promise<CarbonsEvent>;
-  done: Promise<{ code: number | null; events: CarbonsEvent[]; stderr: string }>;
-  kill(): void;
-}
-
-let python: string | null | undefined;
-function findPython(): string | null {
-  if (python !== undefined) return python;
-  python = null;
-  for (const py of [process.env.HYPHAE_PYTHON, '/usr/bin/python3', 'python3'].filter((c): c is string => !!c)) {
-    try {
-      execFileSync(py, ['-c', 'import slixmpp.plugins.xep_0280, slixmpp.plugins.xep_0297'], { stdio: 'ignore', timeout: 15_000 });
-      python = py;
-      break;
-    } catch {
-      // next candidate
-    }
-  }
-  return python;
-}
+const CARBONS_PLUGINS = ['xep_0280', 'xep_0297'];
 
 export function slixCarbonsSkipReason(): string | null {
-  return findPython() ? null : 'python3 with slixmpp (and its xep_0280 plugin) not available: apt-get install -y python3-slixmpp';
+  return findSlixPython(CARBONS_PLUGINS) ? null : 'python3 with slixmpp (and its xep_0280 plugin) not available: apt-get install -y python3-slixmpp';
 }
 
 export function runSlixCarbons(server: HyphaeServer, opts: { jid: string; password: string; node?: number; priority?: number; steps: CarbonsStep[]; timeoutMs?: number }): SlixCarbons {
-  const py = findPython();
-  if (!py) throw new Error(slixCarbonsSkipReason() ?? 'no python');
-  const node = server.c2s[opts.node ?? 0];
-  if (!node) throw new Error(`no c2s node ${opts.node}`);
-  const timeoutS = (opts.timeoutMs ?? 30_000) / 1000;
-  const child = spawn(py, [
-    CARBONS_SCRIPT, '--jid', opts.jid, '--password', opts.password, '--host', node.host, '--port', String(node.port),
-    '--priority', String(opts.priority ?? 0), '--steps', JSON.stringify(opts.steps), '--timeout', String(timeoutS),
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const events: CarbonsEvent[] = [];
-  const listeners = new Set<(e: CarbonsEvent) => void>();
-  let stderr = '';
-  readEvents<CarbonsEvent>(child, (e) => {
-    events.push(e);
-    for (const l of listeners) l(e);
-  }, (text) => {
-    if (stderr.length < 64 * 1024) stderr += text;
-  });
-  const guard = setTimeout(() => child.kill('SIGKILL'), (timeoutS + 15) * 1000);
-  const done = new Promise<{ code: number | null; events: CarbonsEvent[]; stderr: string }>((resolve) => {
-    child.on('exit', (code) => {
-      clearTimeout(guard);
-      resolve({ code, events, stderr });
-    });
-  });
-  const waitFor = (pred: (e: CarbonsEvent) => boolean, what: string): Promise<CarbonsEvent> => {
-    const have = events.find(pred);
-    if (have) return Promise.resolve(have);
-    return new Promise((resolve, reject) => {
-      const l = (e: CarbonsEvent): void => {
-        if (!pred(e)) return;
-        listeners.delete(l);
-        resolve(e);
-      };
-      listeners.add(l);
-      void done.then((r) => {
-        if (listeners.delete(l)) reject(new Error(`slixmpp exited (code ${r.code}) before ${what}; events: ${JSON.stringify(r.events)}; stderr: ${r.stderr.slice(-2000)}`));
-      });
-    });
-  };
-  return {
-    step: (i) => waitFor((e) => e.event === 'step' && e.i === i, `step ${i}`),
-    event: (name) => waitFor((e) => e.event === name, `'${name}'`),
-    done,
-    kill: () => child.kill('SIGKILL'),
-  };
+  const args = ['--priority', String(opts.priority ?? 0)];
+  return runStepScript<CarbonsEvent>(server, { script: CARBONS_SCRIPT, plugins: CARBONS_PLUGINS, args }, opts);
 }

@@ -33,75 +33,95 @@ export interface SlixStepEvent {
   [key: string]: unknown;
 }
 
-export interface SlixStepsRun {
+export interface StepRun<E> {
   /** The outcome of step i (rejects if the script exits first). */
-  step(i: number): Promise<SlixStepEvent>;
+  step(i: number): Promise<E>;
   /** The first event of this kind ('bound', 'done'). */
-  event(name: string): Promise<SlixStepEvent>;
-  done: Promise<{ code: number | null; events: SlixStepEvent[]; stderr: string }>;
+  event(name: string): Promise<E>;
+  done: Promise<{ code: number | null; events: E[]; stderr: string }>;
   kill(): void;
 }
+export type SlixStepsRun = StepRun<SlixStepEvent>;
 
-let python: string | null | undefined;
-/** The interpreter that imports slixmpp (the order of harness/slixmpp.ts). */
-function findPython(): string | null {
-  if (python !== undefined) return python;
-  python = null;
+/** The interpreter that imports slixmpp and `plugins` (the order of harness/slixmpp.ts), cached per plugin set. */
+const pythons = new Map<string, string | null>();
+export function findSlixPython(plugins: readonly string[]): string | null {
+  const key = plugins.join(',');
+  const known = pythons.get(key);
+  if (known !== undefined) return known;
+  let found: string | null = null;
   for (const py of [process.env.HYPHAE_PYTHON, '/usr/bin/python3', 'python3'].filter((c): c is string => !!c)) {
     try {
-      execFileSync(py, ['-c', 'import slixmpp.plugins.xep_0153, slixmpp.plugins.xep_0048'], { stdio: 'ignore', timeout: 15_000 });
-      python = py;
+      execFileSync(py, ['-c', `import ${plugins.map((p) => `slixmpp.plugins.${p}`).join(', ')}`], { stdio: 'ignore', timeout: 15_000 });
+      found = py;
       break;
     } catch {
       // next candidate
     }
   }
-  return python;
+  pythons.set(key, found);
+  return found;
 }
+
+const PERSONAL_PLUGINS = ['xep_0153', 'xep_0048'];
 
 export function slixStepsSkipReason(): string | null {
-  return findPython() ? null : 'python3 with slixmpp (and its xep_0153/xep_0048 plugins) not available: apt-get install -y python3-slixmpp';
+  return findSlixPython(PERSONAL_PLUGINS) ? null : 'python3 with slixmpp (and its xep_0153/xep_0048 plugins) not available: apt-get install -y python3-slixmpp';
 }
 
-export function runSlixSteps(server: HyphaeServer, opts: { jid: string; password: string; node?: number; steps: SlixStep[]; timeoutMs?: number }): SlixStepsRun {
-  const py = findPython();
-  if (!py) throw new Error(slixStepsSkipReason() ?? 'no python');
+export interface StepScript {
+  script: string;
+  plugins: readonly string[];
+  /** Arguments after the common ones (--jid … --port) and before --steps. */
+  args?: readonly string[];
+}
+
+/**
+ * Runs a slixmpp step script (test/e2e/py/*.py taking --steps): one JSON
+ * event per step, read as they come; `step(i)` and `event(name)` wait for
+ * them and reject with the script's output if it exits first.
+ */
+export function runStepScript<E extends SlixStepEvent>(
+  server: HyphaeServer, script: StepScript, opts: { jid: string; password: string; node?: number; steps: readonly unknown[]; timeoutMs?: number },
+): StepRun<E> {
+  const py = findSlixPython(script.plugins);
+  if (!py) throw new Error(`python3 with slixmpp and ${script.plugins.join(', ')} not available`);
   const node = server.c2s[opts.node ?? 0];
   if (!node) throw new Error(`no c2s node ${opts.node}`);
   const timeoutS = (opts.timeoutMs ?? 30_000) / 1000;
   const child = spawn(py, [
-    PERSONAL_SCRIPT, '--jid', opts.jid, '--password', opts.password, '--host', node.host, '--port', String(node.port),
-    '--steps', JSON.stringify(opts.steps), '--timeout', String(timeoutS),
+    script.script, '--jid', opts.jid, '--password', opts.password, '--host', node.host, '--port', String(node.port),
+    ...(script.args ?? []), '--steps', JSON.stringify(opts.steps), '--timeout', String(timeoutS),
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const events: SlixStepEvent[] = [];
-  const listeners = new Set<(e: SlixStepEvent) => void>();
+  const events: E[] = [];
+  const listeners = new Set<(e: E) => void>();
   let stderr = '';
-  readEvents<SlixStepEvent>(child, (e) => {
+  readEvents<E>(child, (e) => {
     events.push(e);
     for (const l of listeners) l(e);
   }, (text) => {
     if (stderr.length < 64 * 1024) stderr += text;
   });
   const guard = setTimeout(() => child.kill('SIGKILL'), (timeoutS + 15) * 1000);
-  const done = new Promise<{ code: number | null; events: SlixStepEvent[]; stderr: string }>((resolve) => {
+  const done = new Promise<{ code: number | null; events: E[]; stderr: string }>((resolve) => {
     child.on('exit', (code) => {
       clearTimeout(guard);
       resolve({ code, events, stderr });
     });
   });
-  const waitFor = (pred: (e: SlixStepEvent) => boolean, what: string): Promise<SlixStepEvent> => {
+  const waitFor = (pred: (e: E) => boolean, what: string): Promise<E> => {
     const have = events.find(pred);
     if (have) return Promise.resolve(have);
     return new Promise((resolve, reject) => {
-      const l = (e: SlixStepEvent): void => {
+      const l = (e: E): void => {
         if (!pred(e)) return;
         listeners.delete(l);
         resolve(e);
       };
       listeners.add(l);
-      void done.then((r) => {
+      done.then((r) => {
         if (listeners.delete(l)) reject(new Error(`slixmpp exited (code ${r.code}) before ${what}; events: ${JSON.stringify(r.events)}; stderr: ${r.stderr.slice(-2000)}`));
-      });
+      }, reject);
     });
   };
   return {
@@ -110,4 +130,8 @@ export function runSlixSteps(server: HyphaeServer, opts: { jid: string; password
     done,
     kill: () => child.kill('SIGKILL'),
   };
+}
+
+export function runSlixSteps(server: HyphaeServer, opts: { jid: string; password: string; node?: number; steps: SlixStep[]; timeoutMs?: number }): SlixStepsRun {
+  return runStepScript<SlixStepEvent>(server, { script: PERSONAL_SCRIPT, plugins: PERSONAL_PLUGINS }, opts);
 }
