@@ -68,10 +68,12 @@ export function complianceMarkdown(declarations: readonly Declaration[]): string
   out.push('', '## Modules and services', '');
   for (const d of [...declarations].sort((a, b) => a.name.localeCompare(b.name))) {
     out.push(`### ${d.name}${d.kind === 'service' ? ' (service)' : ''}`, '', d.description, '');
-    if (d.config) out.push(`- config: \`modules.${d.config.key}\``);
-    if (d.stores?.length) out.push(`- stores: ${d.stores.map((s) => `${s.kind} \`${s.name}\``).join(', ')}`);
-    if (d.metrics?.length) out.push(`- metrics: ${d.metrics.map((m) => `\`${m}\``).join(', ')}`);
-    out.push(`- implements: ${d.specs.map((s) => s.spec).join(', ')}`, '');
+    const facts: string[] = [];
+    if (d.config) facts.push(`- config: \`modules.${d.config.key}\``);
+    if (d.stores?.length) facts.push(`- stores: ${d.stores.map((s) => `${s.kind} \`${s.name}\``).join(', ')}`);
+    if (d.metrics?.length) facts.push(`- metrics: ${d.metrics.map((m) => `\`${m}\``).join(', ')}`);
+    if (d.specs.length) facts.push(`- implements: ${d.specs.map((s) => s.spec).join(', ')}`);
+    if (facts.length) out.push(...facts, '');
   }
   return out.join('\n');
 }

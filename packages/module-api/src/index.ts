@@ -5,6 +5,6 @@
  */
 export * from './types.js';
 export { ModuleRegistry, ModuleConflictError, stanzaKind, parseDelivered } from './registry.js';
-export type { LoadedModule, SharedDeps, StanzaHookName, LifecycleHookName } from './registry.js';
+export type { LoadedModule, SharedDeps } from './registry.js';
 export { complianceMarkdown, complianceDoap, specUrl } from './compliance.js';
 export type { Declaration } from './compliance.js';

@@ -8,6 +8,7 @@ import type { ConfigSection } from '@hyphae/config';
 import type {
   DiscoIdentity, EntityKind, Hook, HookName, HookResult, Hooks, IqRequest, IqRoute, IqTarget, ModuleDefinition, ModuleDeps,
   ModuleInstance, ModuleView, NonzaHandler, PreAuthIqHandler, StanzaKind, StreamFeature, StreamStage, UserOpHandler,
+  LifecycleHookName, LifecycleEventOf, StanzaHookName, StanzaEventOf,
 } from './types.js';
 
 /** A definition with its instance, as the registry holds it. */
@@ -16,11 +17,7 @@ export interface LoadedModule {
   readonly instance: ModuleInstance;
 }
 
-/** Stanza hooks that can stop or rewrite (the lifecycle hooks cannot). */
-export type StanzaHookName = Exclude<HookName, LifecycleHookName>;
-export type LifecycleHookName = 'session/bound' | 'session/unbound' | 'account/deleted';
-type LifecycleEventOf<N extends LifecycleHookName> = Parameters<NonNullable<Hooks[N]>>[0];
-type EventOf<N extends StanzaHookName> = NonNullable<Hooks[N]> extends Hook<infer E> ? E : never;
+type EventOf<N extends StanzaHookName> = StanzaEventOf<N>;
 
 /** The deps every module shares; `options` is filled per module from its section. */
 export type SharedDeps = Omit<ModuleDeps<unknown>, 'options' | 'modules'>;

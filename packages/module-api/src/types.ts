@@ -241,9 +241,21 @@ export interface RoomGroupchatEvent {
   routing: Routing;
 }
 
-/** `account/deleted`: in the user's actor, after the roster service forgot the account's data; modules forget theirs. */
+/** `account/deleted`: in the user's actor, after the roster module forgot the account's data; modules forget theirs. */
 export interface AccountDeletedEvent {
   user: JID;
+}
+
+/**
+ * `presence/initial`: in the user's actor, once a resource's initial
+ * presence has gone to its contacts and the contacts' presence and pending
+ * subscription requests have come back (RFC 6121 §4.2); modules hand it what
+ * waited for it (XEP-0160: offline messages).
+ */
+export interface InitialPresenceEvent {
+  /** The resource that became available. */
+  session: JID;
+  routing: Routing;
 }
 
 export interface Hooks {
@@ -256,8 +268,16 @@ export interface Hooks {
   'session/bound'?: (event: SessionLifecycleEvent) => void | Promise<void>;
   'session/unbound'?: (event: SessionLifecycleEvent) => void | Promise<void>;
   'account/deleted'?: (event: AccountDeletedEvent) => void | Promise<void>;
+  'presence/initial'?: (event: InitialPresenceEvent) => void | Promise<void>;
 }
 export type HookName = keyof Hooks;
+
+/** Hooks that only observe: every handler runs, none can stop the others. */
+export type LifecycleHookName = 'session/bound' | 'session/unbound' | 'account/deleted' | 'presence/initial';
+/** Stanza hooks: ordered, each can stop or rewrite the stanza. */
+export type StanzaHookName = Exclude<HookName, LifecycleHookName>;
+export type LifecycleEventOf<N extends LifecycleHookName> = Parameters<NonNullable<Hooks[N]>>[0];
+export type StanzaEventOf<N extends StanzaHookName> = NonNullable<Hooks[N]> extends Hook<infer E> ? E : never;
 
 // --- stream features and nonzas (c2s) --------------------------------------------
 
@@ -308,16 +328,37 @@ export interface UserOpRequest {
   headers: Readonly<Record<string, string>>;
   routing: Routing;
 }
+/** The `session-end` operation's payload (JSON): c2s tells the user's actor a session ended. */
+export interface SessionEndedEvent {
+  bare: string;
+  resource: string;
+  sessionId: string;
+  /** Whether the session had sent available presence (then contacts get unavailable). */
+  available: boolean;
+  reason: string;
+}
+
 /** Returns the reply's result word ('ok' unless the operation says otherwise). */
 export type UserOpHandler = (req: UserOpRequest) => Promise<string> | string;
 
 // --- the module --------------------------------------------------------------------
 
-/** What every module can read of the others (disco lists everyone's features). */
+/**
+ * What every module can read of the others (disco lists everyone's
+ * features) and the hooks it may fire for them, as Prosody's modules fire
+ * events: the roster module runs `presence/broadcast`, the offline module
+ * `offline/store`.
+ */
 export interface ModuleView {
   features(kind: EntityKind): string[];
   identities(kind: EntityKind): DiscoIdentity[];
   hostDiscoNode(kind: 'info' | 'items', node: string, req: IqRequest): Promise<Element[] | null>;
+  /** Whether any module hooks `name` (skip building the event when none does). */
+  has(name: HookName): boolean;
+  /** Runs a stanza hook's handlers in order until one stops the stanza. */
+  run<N extends StanzaHookName>(name: N, event: StanzaEventOf<N>): Promise<HookResult>;
+  /** Runs every handler of a lifecycle hook; one failing does not keep the others from running. */
+  lifecycle<N extends LifecycleHookName>(name: N, event: LifecycleEventOf<N>, onError: (err: unknown) => void): Promise<void>;
 }
 
 /** What a module's `create` receives: the process's shared pieces. */

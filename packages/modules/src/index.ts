@@ -10,6 +10,7 @@ import { version } from './version/index.js';
 import { register } from './register/index.js';
 import { extdisco } from './extdisco/index.js';
 import { roster } from './roster/index.js';
+import { offline } from './offline/index.js';
 import { vcard } from './vcard/index.js';
 import { privateStorage } from './private/index.js';
 import { time } from './time/index.js';
@@ -20,7 +21,8 @@ import { csi } from './csi/index.js';
 
 export { disco, discoInstance, discoInfo, serviceItems, DISCO_FEATURES, type DiscoItem, type DiscoOptions } from './disco/index.js';
 export { ping, pingInstance } from './ping/index.js';
-export { roster, rosterInstance } from './roster/index.js';
+export { roster, rosterInstance, type RosterContext } from './roster/index.js';
+export { offline, offlineInstance, stampDelay, type OfflineDeps, type OfflineResult } from './offline/index.js';
 export { version, versionInstance } from './version/index.js';
 export { register, registerInstance, type RegisterInstance, type RegisterOptions } from './register/index.js';
 export { extdisco, extdiscoInstance, parseExternalService, turnCredentials, NS_EXTDISCO, type ExtDiscoOptions, type ExtDiscoConfig, type ExternalService } from './extdisco/index.js';
@@ -34,4 +36,4 @@ export { carbons, carbonsInstance, notCopied, CARBONS_FLAG, NS_CARBONS, NS_CARBO
 export { csi, csiInstance, CsiState, holdKey, NS_CSI, NS_CHATSTATES, type CsiOptions } from './csi/index.js';
 
 /** Every module of this package, in hook order. */
-export const standardModules: readonly ModuleDefinition<unknown>[] = [disco, ping, version, register, extdisco, roster, vcard, privateStorage, time, last, blocking, csi, carbons];
+export const standardModules: readonly ModuleDefinition<unknown>[] = [disco, ping, version, register, extdisco, roster, offline, vcard, privateStorage, time, last, blocking, csi, carbons];

@@ -6,6 +6,7 @@
 import type { Bus, BusMessage, Headers } from '@hyphae/bus';
 import { actorSubject, requestWithRetry } from '@hyphae/actor';
 import { JID } from '@hyphae/jid';
+import type { SessionEndedEvent } from '@hyphae/module-api';
 
 export const USER_SUBJECT_PREFIX = 'xmpp.user';
 
@@ -40,14 +41,7 @@ const IDEMPOTENT: ReadonlySet<UserOp> = new Set<UserOp>(['roster-iq', 'presence-
 /** 'stored' | 'delivered' | 'full' | 'gone' (no such account) | 'ok' */
 export type UserResult = 'ok' | 'stored' | 'delivered' | 'full' | 'gone';
 
-export interface SessionEndedEvent {
-  bare: string;
-  resource: string;
-  sessionId: string;
-  /** Whether the session had sent available presence (then contacts get unavailable). */
-  available: boolean;
-  reason: string;
-}
+export type { SessionEndedEvent } from '@hyphae/module-api';
 
 export class UserActors {
   constructor(private readonly bus: Bus, private readonly shards: number) {}

@@ -29,12 +29,8 @@ export const SERVICE_DECLARATIONS: readonly Declaration[] = [
     ],
   },
   {
-    kind: 'service', name: 'roster', description: 'User actors: roster, subscriptions, presence, offline messages',
-    specs: [
-      { spec: 'RFC 6121', note: 'roster with versioning, subscriptions with pre-approval, presence, delivery rules' },
-      { spec: 'XEP-0160', version: '1.0.1' },
-      { spec: 'XEP-0203', version: '2.0' },
-    ],
+    kind: 'service', name: 'roster', description: 'User actors: per-user mailboxes, sharded, in which the modules\' user operations run (roster, offline, …)',
+    specs: [],
   },
   {
     kind: 'service', name: 'muc', description: 'Multi-user chat rooms as sharded actors',

@@ -1,63 +1,61 @@
 /**
- * RFC 6121 at the client edge: the user's presence and roster queries go to
- * the user's actor in the roster service (services/roster), which owns the
- * roster, subscriptions, presence fan-out and offline messages; the stream
- * offers roster versioning (§2.6.1) and subscription pre-approval (§3.4).
- * It runs last among the `stanza/out` hooks, so other modules (blocking,
- * avatars, last activity) see a presence before it leaves.
+ * RFC 6121 roster and presence, one module in two halves: at the client
+ * edge (edge.ts) the user's presence and roster queries go to the user's
+ * actor; in the actor (actor.ts, run by the roster service's per-user
+ * mailboxes) the roster with versioning, subscriptions with pre-approval,
+ * presence broadcast, probes and directed presence.
  */
-import { Element } from 'ltx';
-import type { JID } from '@hyphae/jid';
-import { defineModule, type ModuleInstance, type StanzaOutEvent } from '@hyphae/module-api';
+import { KeyedMailbox } from '@hyphae/actor';
+import { defineModule, type ModuleInstance } from '@hyphae/module-api';
+import { rosterOps } from './actor.js';
+import { edgeFeatures, edgeHooks } from './edge.js';
+import type { RosterContext } from './context.js';
 
-const ROSTER = 'jabber:iq:roster';
-/** The header naming the sending session of a presence (the actor updates that registry entry). */
-const SID_HEADER = 'hy-sid';
-const enc = new TextEncoder();
+export type { RosterContext } from './context.js';
 
-/**
- * jabber:iq:roster get/set handled by the server: no 'to', or a bare JID.
- * The user's actor answers the user's own and <forbidden/> for any other
- * account (§2.1.5); one addressed to a full JID is an iq for that client
- * and is routed like any other.
- */
-function isRosterQuery(iq: Element): boolean {
-  const t = iq.attrs.type;
-  if (t !== 'get' && t !== 'set') return false;
-  const to = iq.attrs.to as string | undefined;
-  if (to !== undefined && to.includes('/')) return false;
-  return iq.getChild('query', ROSTER) !== undefined;
-}
-
-function toActor(e: StanzaOutEvent, op: 'presence-out' | 'roster-iq', from: JID): Promise<'stop'> {
-  const headers: Record<string, string> = op === 'presence-out' ? { [SID_HEADER]: e.session.id } : {};
-  return e.routing.toUserActor(from, op, enc.encode(e.stanza.toString()), headers).then(() => 'stop');
-}
-
-export function rosterInstance(): ModuleInstance {
+/** The module's instance; `base` is what its actor operations need (tests of the edge half may leave it out). */
+export function rosterInstance(base?: Omit<RosterContext, 'router'>): ModuleInstance {
   return {
-    streamFeatures: [
-      { stage: 'post-auth', offer: () => new Element('ver', { xmlns: 'urn:xmpp:features:rosterver' }) },
-      { stage: 'post-auth', offer: () => new Element('sub', { xmlns: 'urn:xmpp:features:pre-approval' }) },
-    ],
-    hooks: {
-      // Synchronous for everything else: a chat message pays one name check.
-      'stanza/out': (e) => {
-        const name = e.stanza.name;
-        // Presence is the user actor's business: broadcast, probes, subscriptions, directed presence (§3, §4).
-        if (name === 'presence') return toActor(e, 'presence-out', e.from);
-        if (name === 'iq' && isRosterQuery(e.stanza)) return toActor(e, 'roster-iq', e.from);
-        return undefined;
-      },
+    streamFeatures: edgeFeatures,
+    hooks: edgeHooks,
+    ...(base ? { userOps: rosterOps(base) } : {}),
+    async stop() {
+      await base?.outbox.drain();
     },
   };
 }
 
 export const roster = defineModule({
   name: 'roster',
-  description: "Hands the user's presence and roster queries to the user's actor (roster service); roster versioning and pre-approval offers",
-  specs: [{ spec: 'RFC 6121', note: 'presence and roster of the client edge; the roster service does the work' }],
+  description: 'Roster with versioning, subscriptions with pre-approval, presence broadcast, probes and directed presence',
+  specs: [
+    { spec: 'RFC 6121', note: 'roster, subscriptions, presence; the delivery rules are the router\'s' },
+    { spec: 'RFC 6121 §4.2.2', note: 'a new resource gets the other resources\' presence' },
+  ],
   // After every other stanza/out hook: the presence leaves here.
   priority: 1000,
-  create: () => rosterInstance(),
+  create: (deps) => {
+    const outbox = new KeyedMailbox();
+    // Work waiting for other users' actors (sampled, not counted per message).
+    const sampler = setInterval(() => deps.metrics.queueDepth.set({ queue: 'roster-outbox' }, outbox.pending()), 5000);
+    sampler.unref();
+    const instance = rosterInstance({
+      config: deps.config,
+      stores: deps.stores,
+      logger: deps.logger,
+      // Read per operation: the registry is complete only once every module is created.
+      get modules() {
+        return deps.modules();
+      },
+      domains: new Set(deps.config.domains),
+      outbox,
+    });
+    return {
+      ...instance,
+      async stop() {
+        clearInterval(sampler);
+        await instance.stop?.();
+      },
+    };
+  },
 });

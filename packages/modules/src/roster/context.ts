@@ -1,19 +1,18 @@
 import type { HyphaeConfig } from '@hyphae/config';
 import type { Stores } from '@hyphae/store';
-import type { Router, UserActors } from '@hyphae/router';
 import type { Logger } from '@hyphae/observability';
 import type { KeyedMailbox } from '@hyphae/actor';
-import type { ModuleRegistry } from '@hyphae/module-api';
+import type { ModuleView, Routing } from '@hyphae/module-api';
 
-/** What a user actor works with. */
+/** What a user actor's roster and presence work uses. */
 export interface RosterContext {
   config: HyphaeConfig;
   stores: Stores;
-  router: Router;
-  actors: UserActors;
+  /** The router of the roster service that runs the operation. */
+  router: Routing;
   logger: Logger;
-  /** The process's modules: their user-actor operations and presence/offline hooks run here. */
-  registry: ModuleRegistry;
+  /** The other modules: their presence/broadcast and presence/initial hooks run from here. */
+  modules: ModuleView;
   domains: ReadonlySet<string>;
   /**
    * Work for another user's actor, per target user, in order. A handler

@@ -1,12 +1,11 @@
 /**
  * Presence sent by the user (RFC 6121 §4): availability broadcast with the
- * registry updated first, initial-presence duties (probes, pending
- * subscription requests, offline messages), directed presence tracking, and
- * unavailable on the way out.
+ * registry updated first, initial-presence duties (the other resources'
+ * presence, probes, pending subscription requests, then the presence/initial
+ * hook), directed presence tracking, and unavailable on the way out.
  */
 import { Element, parse } from 'ltx';
 import { JID, tryParseJid } from '@hyphae/jid';
-import { NS } from '@hyphae/stanza';
 import { broadcast, presenceOf, probeContacts } from './broadcast.js';
 import { outboundSubscription, SUBSCRIPTION_TYPES, type SubscriptionType } from './subscriptions.js';
 import type { SessionPatch } from '@hyphae/store';
@@ -57,7 +56,8 @@ async function availability(ctx: RosterContext, stanza: Element, from: JID, sess
   await presenceOfOtherResources(ctx, user, from);
   await probeContacts(ctx, user, from.toString());
   await deliverPendingRequests(ctx, user, from);
-  await deliverOffline(ctx, user, from);
+  // What else waited for this resource (XEP-0160 offline messages: the offline module).
+  await ctx.modules.lifecycle('presence/initial', { session: from, routing: ctx.router }, (err) => ctx.logger.warn({ err, user }, 'a module failed on initial presence'));
 }
 
 /** §4.2.2: a resource that becomes available also gets the presence of the user's other available resources. */
@@ -89,21 +89,4 @@ async function deliverPendingRequests(ctx: RosterContext, user: string, session:
       ctx.logger.warn({ err, user }, 'unreadable pending subscription request');
     }
   }
-}
-
-/** XEP-0160: stored messages, oldest first, each already stamped with its XEP-0203 delay. */
-async function deliverOffline(ctx: RosterContext, user: string, session: JID): Promise<void> {
-  const stored = await ctx.stores.offline.take(user);
-  for (const xml of stored) {
-    try {
-      await ctx.router.deliverToSession(parse(xml), user, session.resource);
-    } catch (err) {
-      ctx.logger.warn({ err, user }, 'unreadable offline message');
-    }
-  }
-}
-
-/** XEP-0203 delay marking the moment the server stored the message. */
-export function stampDelay(stanza: Element, domain: string, now: Date): void {
-  stanza.c('delay', { xmlns: NS.delay, from: domain, stamp: now.toISOString() }).t('Offline Storage');
 }

@@ -41,9 +41,9 @@ export async function watchers(ctx: RosterContext, user: string): Promise<string
  * some (XEP-0191: blocked contacts) through the presence/broadcast hook.
  */
 export async function allowedRecipients(ctx: RosterContext, user: string, presence: Element, recipients: string[]): Promise<string[]> {
-  if (!ctx.registry.has('presence/broadcast') || recipients.length === 0) return recipients;
+  if (!ctx.modules.has('presence/broadcast') || recipients.length === 0) return recipients;
   const event = { presence, user: parseJid(user), recipients: [...recipients] };
-  await ctx.registry.run('presence/broadcast', event);
+  await ctx.modules.run('presence/broadcast', event);
   return event.recipients;
 }
 

@@ -76,7 +76,7 @@ function forward(ctx: RosterContext, contact: JID, stanza: Element, after?: () =
       // A remote contact: through federation (the router bounces when it is off).
       await ctx.router.send(stanza);
     } else {
-      await ctx.actors.send(contact, 'presence-in', enc.encode(stanza.toString()));
+      await ctx.router.toUserActor(contact, 'presence-in', enc.encode(stanza.toString()));
     }
     if (after) await after();
   });
