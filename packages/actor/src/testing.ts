@@ -3,19 +3,36 @@ import { decodeToken } from '@hyphae/jid';
 import { actorSubject, shardOf } from './shard.js';
 import { requestWithRetry } from './retry.js';
 import { simulateCrash, startShardedService, type ShardedService } from './service.js';
-import type { CoordinationStore } from '@hyphae/store';
+import type { CoordinationStore, StoreEpoch } from '@hyphae/store';
 
 /**
  * An in-memory CoordinationStore for this package's tests (not exported from
  * the package): the semantics of the interface on Date.now(), plus switches to
- * simulate an unreachable store.
+ * simulate an unreachable store and one that lost everything.
  */
 export class FakeCoordination implements CoordinationStore {
   private readonly groups = new Map<string, Map<string, number>>();
   private readonly leases = new Map<string, { holder: string; expires: number }>();
+  private generation = { id: 'e0', at: Date.now(), afterLoss: false };
   /** When true every call rejects, as a store that cannot be reached. */
   down = false;
   calls = 0;
+
+  constructor(private readonly recoveryMs = 1000) {}
+
+  /** The store lost every membership and lease (Redis restarted empty): a new epoch, after a loss. */
+  wipe(): void {
+    this.groups.clear();
+    this.leases.clear();
+    this.generation = { id: `e${Number(this.generation.id.slice(1)) + 1}`, at: Date.now(), afterLoss: true };
+  }
+
+  async epoch(): Promise<StoreEpoch> {
+    await this.gate();
+    const { id, at, afterLoss } = this.generation;
+    const ageMs = Date.now() - at;
+    return { id, ageMs, afterLoss, recovering: afterLoss && ageMs < this.recoveryMs };
+  }
 
   private async gate(): Promise<void> {
     this.calls++;

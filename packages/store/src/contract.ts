@@ -6,12 +6,19 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { EpochWatch } from './epoch.js';
 import type { Account, RoomAffiliation, RoomListing, RoomMeta, RosterItem, SessionEntry, StoredRoom, Stores } from './types.js';
 
 export interface ContractSubject {
   stores: Stores;
   /** Closes `stores` and opens the same data again (restart / reconnect). */
   reopen?: () => Promise<Stores>;
+  /**
+   * Loses everything under the store while it stays open (Redis restarted
+   * empty or flushed); absent where the live state can only die with the
+   * process (embedded).
+   */
+  loseEverything?: () => Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -1066,6 +1073,40 @@ export function storeContract(name: string, make: () => Promise<ContractSubject>
         const got = await Promise.all(Array.from({ length: 20 }, (_, i) => s.coordination.acquire('contested', `n${i}`, 60_000)));
         assert.equal(got.filter(Boolean).length, 1);
         assert.deepEqual(await s.coordination.holders(['contested']), [`n${got.indexOf(true)}`]);
+      });
+
+      it('epoch: one generation while nothing is lost (writes and leases do not change it)', async () => {
+        const watch = new EpochWatch(s.coordination);
+        const first = await watch.check();
+        assert.equal(first.reset, false, 'the first check only learns the epoch');
+        assert.equal(first.epoch.afterLoss, false);
+        assert.equal(first.epoch.recovering, false);
+        assert.ok(first.epoch.id.length > 0);
+        await s.sessions.bind('juliet@example.com', entry('balcony', 'n1'));
+        await s.coordination.acquire('shard:0', 'a', 60_000);
+        await sleep(20);
+        const again = await watch.check();
+        assert.equal(again.reset, false);
+        assert.equal(again.epoch.id, first.epoch.id);
+        assert.ok(again.epoch.ageMs >= first.epoch.ageMs, `age ${again.epoch.ageMs} < ${first.epoch.ageMs}`);
+      });
+
+      it('epoch: losing the live state starts a new one, marked afterLoss and recovering; a watch sees the reset once', async (t) => {
+        if (!subject.loseEverything) return t.skip('this backend loses its live state only with the process (a new process, a new epoch)');
+        const watch = new EpochWatch(s.coordination);
+        const before = (await watch.check()).epoch;
+        await s.sessions.bind('juliet@example.com', entry('balcony', 'n1'));
+        await subject.loseEverything();
+        assert.deepEqual(await s.sessions.list('juliet@example.com'), [], 'the registry is gone');
+        const after = await watch.check();
+        assert.equal(after.reset, true, 'the watch notices');
+        assert.notEqual(after.epoch.id, before.id);
+        assert.equal(after.epoch.afterLoss, true);
+        assert.equal(after.epoch.recovering, true, 'inside the recovery window right after the loss');
+        const later = await watch.check();
+        assert.equal(later.reset, false, 'once');
+        assert.equal(later.epoch.id, after.epoch.id);
+        assert.equal(later.epoch.afterLoss, true, 'the mark stays with the generation');
       });
 
       it('shares the lease namespace with sessions.lease()', async () => {

@@ -9,10 +9,11 @@
  */
 export type {
   Account, StoredCredentials, AccountStore, SessionEntry, SessionPatch, BoundSession, SessionStore, NodeInfo, Stores,
-  SubscriptionState, RosterItem, Roster, RosterStore, OfflineStore, PresenceStore, CoordinationStore,
+  SubscriptionState, RosterItem, Roster, RosterStore, OfflineStore, PresenceStore, CoordinationStore, StoreEpoch,
   RoomAffiliationKind, RoomAffiliation, RoomMeta, StoredRoom, RoomListing, RoomStore,
 } from './types.js';
 export { StoreError } from './types.js';
+export { EpochWatch } from './epoch.js';
 export type {
   StoredValue, KeyValStore, MapStore, ArchiveItem, ArchiveQuery, ArchivePage, ArchiveStore, ModuleStorage,
 } from './module-storage.js';

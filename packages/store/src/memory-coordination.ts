@@ -1,4 +1,5 @@
-import type { CoordinationStore } from './types.js';
+import { randomBytes } from 'node:crypto';
+import type { CoordinationStore, StoreEpoch } from './types.js';
 import { byCodePoint, checkKey, checkTtl } from './validate.js';
 
 /**
@@ -46,11 +47,20 @@ export class MemoryLeases {
 export class MemoryCoordinationStore implements CoordinationStore {
   /** group → member → expiresAt */
   private readonly groups = new Map<string, Map<string, number>>();
+  /** The live state is this process's memory: one epoch for the store's whole life. */
+  private readonly epochId = randomBytes(8).toString('hex');
+  private readonly createdAt: number;
 
   constructor(
     private readonly now: () => number = Date.now,
     private readonly leases: MemoryLeases = new MemoryLeases(now),
-  ) {}
+  ) {
+    this.createdAt = now();
+  }
+
+  async epoch(): Promise<StoreEpoch> {
+    return { id: this.epochId, ageMs: Math.max(0, this.now() - this.createdAt), afterLoss: false, recovering: false };
+  }
 
   async join(group: string, member: string, ttlMs: number): Promise<void> {
     checkKey('group', group);

@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { RedisKeys } from './redis-keys.js';
 import * as lua from './redis-scripts.js';
 import type { Guard } from './redis-scripts.js';
-import type { CoordinationStore } from './types.js';
+import type { CoordinationStore, StoreEpoch } from './types.js';
 import { byCodePoint, checkKey, checkTtl } from './validate.js';
 
 /** How many GETs holders() keeps in flight at once. */
@@ -16,13 +17,37 @@ const BATCH = 500;
  * expiring by PX; acquire/renew and release check the holder in a script.
  * holders() reads each lease with its own GET (sent back to back on one
  * connection), never MGET: the names hash to different Cluster slots.
+ *
+ * The epoch (`P:epoch`, a hash: id, at, lost) is what a restarted-empty or
+ * flushed Redis lacks: the first reader after the loss creates a new one,
+ * and a reader that had seen the old id marks it `lost`.
  */
 export class RedisCoordinationStore implements CoordinationStore {
+  /** The epoch id this client saw last, so a loss is marked by whoever notices it first. */
+  private seen = '';
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: RedisKeys,
     private readonly guard: Guard,
+    /** How long after a loss the live state counts as being re-recorded (StoreEpoch.recovering). */
+    private readonly recoveryMs: number,
   ) {}
+
+  /** The epoch id this client read last ('' before the first read). */
+  get lastSeen(): string {
+    return this.seen;
+  }
+
+  epoch(): Promise<StoreEpoch> {
+    return this.guard('epoch', async () => {
+      const [id, age, lost] = (await lua.run(this.redis, lua.epoch, [this.keys.epoch], [randomBytes(8).toString('hex'), this.seen])) as [string, number, number];
+      this.seen = id;
+      const ageMs = Math.max(0, Number(age));
+      const afterLoss = lost === 1;
+      return { id, ageMs, afterLoss, recovering: afterLoss && ageMs < this.recoveryMs };
+    });
+  }
 
   join(group: string, member: string, ttlMs: number): Promise<void> {
     return this.guard('join group', async () => {

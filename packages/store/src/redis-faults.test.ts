@@ -1,7 +1,8 @@
 /**
  * Redis dying under us: commands must fail with a StoreError within the
  * command timeout (never hang), and the store must recover by itself when
- * Redis comes back on the same address.
+ * Redis comes back on the same address — and say so when it came back
+ * without its data (a new epoch).
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
@@ -9,6 +10,7 @@ import { Redis } from 'ioredis';
 import { hasBinary, startRedis } from '@hyphae/testkit';
 import { openRedisStores } from './redis.js';
 import { StoreError } from './types.js';
+import { EpochWatch } from './epoch.js';
 
 const skip = hasBinary('redis-server') ? false : 'redis-server is not installed';
 const TIMEOUT_MS = 1_000;
@@ -103,6 +105,49 @@ it('a command in flight when Redis dies is not resent (it could run twice): Stor
     assert.equal(await s.accounts.create(acct), true);
   } finally {
     raw.disconnect();
+    await s.close();
+    await server.stop();
+  }
+});
+
+it('Redis restarted without its data: a new epoch, marked as a loss as soon as a client reconnects; recovering for recoveryMs', { skip, timeout: 30_000 }, async (t) => {
+  const server = await startRedis(); // no persistence: a restart comes back empty
+  const RECOVERY_MS = 1_500;
+  const warnings: string[] = [];
+  const s = await openRedisStores({ url: server.url, commandTimeoutMs: 2_000, recoveryMs: RECOVERY_MS, logger: { warn: (_o, msg) => warnings.push(msg), info: () => undefined } });
+  let late: Awaited<ReturnType<typeof openRedisStores>> | undefined;
+  try {
+    const watch = new EpochWatch(s.coordination);
+    const first = await watch.check();
+    assert.equal(first.epoch.afterLoss, false, 'a fresh Redis is no loss');
+    // Reconnecting to the same data is the same generation.
+    const again = await openRedisStores({ url: server.url });
+    assert.equal((await again.coordination.epoch()).id, first.epoch.id);
+    await again.close();
+
+    await server.kill();
+    await until(() => !s.isReady(), 2_000);
+    await server.restart();
+    const restartedAt = Date.now();
+    await until(() => s.isReady(), 5_000);
+    // The store reads the epoch on reconnect, so even a process that opens
+    // the store only now (no earlier epoch to compare with) learns of the loss.
+    await until(() => warnings.some((w) => w.includes('without its live state')), 2_000);
+    late = await openRedisStores({ url: server.url, recoveryMs: RECOVERY_MS });
+    const seenByLate = await late.coordination.epoch();
+    assert.equal(seenByLate.afterLoss, true, 'marked as a loss by the reconnecting client');
+    assert.equal(seenByLate.recovering, true);
+    const after = await watch.check();
+    assert.equal(after.reset, true);
+    assert.equal(after.epoch.id, seenByLate.id);
+    assert.notEqual(after.epoch.id, first.epoch.id);
+    t.diagnostic(`new epoch seen ${Date.now() - restartedAt} ms after the restart, age ${after.epoch.ageMs} ms`);
+    await until(async () => !(await s.coordination.epoch()).recovering, RECOVERY_MS + 2_000);
+    const settled = await s.coordination.epoch();
+    assert.ok(settled.ageMs >= RECOVERY_MS, `recovering ended at age ${settled.ageMs} ms`);
+    assert.equal(settled.afterLoss, true);
+  } finally {
+    await late?.close();
     await s.close();
     await server.stop();
   }

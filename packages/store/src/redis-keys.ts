@@ -27,6 +27,8 @@ export interface RedisKeys {
   directed(bare: string, resource: string): string;
   directedIndex(bare: string): string;
   group(group: string): string;
+  /** The epoch of the live state (one key: a hash with id, at, lost). */
+  epoch: string;
   room(room: string): string;
   roomAffiliations(room: string): string;
   roomOccupants(room: string): string;
@@ -63,6 +65,7 @@ export function redisKeys(prefix: string): RedisKeys {
     directed: (bare, resource) => `${prefix}:dir:{${tag(bare)}}:${resource}`,
     directedIndex: (bare) => `${prefix}:dirs:{${tag(bare)}}`,
     group: (group) => `${prefix}:group:{${tag(group)}}`,
+    epoch: `${prefix}:epoch`,
     // Every key of one room carries the room's bare JID as its tag, so a
     // MULTI over them (load, destroy, history push + trim) is one slot.
     room: (room) => `${prefix}:room:{${tag(room)}}`,

@@ -229,3 +229,24 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 return redis.call('ZRANGE', KEYS[1], 0, -1)
 `);
+
+/**
+ * KEYS: epoch hash. ARGV: a fresh id, the id this client saw last ('' =
+ * none). Creates the epoch when absent (a new Redis, or one that lost its
+ * data); marks it `lost` when the client had seen another one, so every
+ * process learns that the live state is being re-recorded. Times in the
+ * server's clock. → { id, age in ms, lost 1/0 }
+ */
+export const epoch = script('epoch', 1, `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local id = redis.call('HGET', KEYS[1], 'id')
+if not id then
+  id = ARGV[1]
+  redis.call('HSET', KEYS[1], 'id', id, 'at', now)
+end
+if ARGV[2] ~= '' and ARGV[2] ~= id then redis.call('HSET', KEYS[1], 'lost', '1') end
+local at = tonumber(redis.call('HGET', KEYS[1], 'at')) or now
+local lost = redis.call('HGET', KEYS[1], 'lost')
+return { id, now - at, lost and 1 or 0 }
+`);

@@ -20,6 +20,7 @@
  * | P:dir:{bare}:resource | set    | directed presence targets of full JID bare/resource  |
  * | P:dirs:{bare}         | set    | full JIDs of bare that have a P:dir set (deleteAll)  |
  * | P:group:{group}       | zset   | member → expiresAt, ms in the Redis server's clock   |
+ * | P:epoch               | hash   | id, at (server ms), lost: the live state's generation |
  * | P:room:{room}         | hash   | meta (RoomMeta JSON), subject                        |
  * | P:roomaff:{room}      | hash   | bare JID → RoomAffiliation JSON                      |
  * | P:roomocc:{room}      | hash   | nick → occupant JSON                                 |
@@ -78,6 +79,13 @@ export interface RedisStoreOptions {
   commandTimeoutMs?: number;
   /** How long openRedisStores waits for the first connection. Default 10000. */
   connectTimeoutMs?: number;
+  /**
+   * How long after a loss of the live state (Redis restarted empty or
+   * flushed) it counts as being re-recorded (StoreEpoch.recovering): every
+   * live c2s node re-records its sessions on its next heartbeat, so
+   * sm.nodeTtlMs bounds it. Default 5000 (sm.nodeTtlMs's default).
+   */
+  recoveryMs?: number;
 }
 
 /**
@@ -129,7 +137,19 @@ export async function openRedisStores(opts: RedisStoreOptions): Promise<Stores> 
     down = true;
     logger?.warn({ err, redis: where }, 'redis store: connection lost, reconnecting (commands queue and time out)');
   });
+  // Set once the stores exist: read the epoch as soon as the connection is back,
+  // so a Redis that came back empty is marked as such before anyone relies on it.
+  let onRestored: () => void = () => undefined;
+  // A quick restart may bring the connection back without any 'error'.
+  let dropped = false;
+  redis.on('close', () => {
+    dropped = true;
+  });
   redis.on('ready', () => {
+    if (dropped) {
+      dropped = false;
+      onRestored();
+    }
     if (!down) return;
     down = false;
     logger?.info?.({ redis: where }, 'redis store: connection restored');
@@ -153,6 +173,17 @@ export async function openRedisStores(opts: RedisStoreOptions): Promise<Stores> 
   const keys = redisKeys(prefix);
   const warn = (obj: object, msg: string): void => logger?.warn(obj, msg);
   let closed = false;
+  const coordination = new RedisCoordinationStore(redis, keys, guard, opts.recoveryMs ?? 5_000);
+  await coordination.epoch().catch(() => undefined);
+  onRestored = () => {
+    const before = coordination.lastSeen;
+    coordination.epoch().then(
+      (e) => {
+        if (before !== '' && e.id !== before) logger?.warn({ redis: where, epoch: e.id, ageMs: e.ageMs }, 'redis store: Redis came back without its live state (a new epoch); its owners re-record it');
+      },
+      () => undefined,
+    );
+  };
 
   return {
     kind: 'redis',
@@ -162,7 +193,7 @@ export async function openRedisStores(opts: RedisStoreOptions): Promise<Stores> 
     offline: new RedisOfflineStore(redis, keys, guard),
     presence: new RedisPresenceStore(redis, keys, guard),
     rooms: new RedisRoomStore(redis, keys, guard),
-    coordination: new RedisCoordinationStore(redis, keys, guard),
+    coordination,
     storage: new RedisModuleStorage(redis, keys, guard),
     isReady: () => !closed && redis.status === 'ready',
     async close(): Promise<void> {

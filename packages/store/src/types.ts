@@ -170,11 +170,43 @@ export interface PresenceStore {
 }
 
 /**
+ * One generation of the store's live state (session registry, node
+ * heartbeats, leases, group memberships, room occupants). DESIGN.md: Redis
+ * "may be lost at any moment: every process notices and re-records what it
+ * owns within seconds". A Redis restarted without its data (or flushed)
+ * starts a new epoch; processes compare its id with the one they saw before.
+ */
+export interface StoreEpoch {
+  /** Names this generation; another id means the state was lost in between. */
+  id: string;
+  /** How long this generation has existed, in ms (store clock). */
+  ageMs: number;
+  /**
+   * It replaced a generation some process had seen: the live state was lost
+   * and its owners are re-recording it (false at the first start of a store).
+   */
+  afterLoss: boolean;
+  /**
+   * afterLoss and younger than the store's recovery window (every live
+   * process re-records what it owns within it): a registry miss may be a
+   * session not re-recorded yet.
+   */
+  recovering: boolean;
+}
+
+/**
  * Coordination of stateful service instances (DESIGN.md: shards owned by
  * exactly one live instance, leases renewed, rebalanced as instances come
  * and go). Times are in the store's clock.
  */
 export interface CoordinationStore {
+  /**
+   * The current epoch of the store's live state (created on first use).
+   * Cheap (one round trip); processes read it on their heartbeat or lease
+   * round to notice a loss. The embedded store's never changes: its live
+   * state lives and dies with the process.
+   */
+  epoch(): Promise<StoreEpoch>;
   /** Announces `member` alive in `group` for ttlMs (renew by calling again). */
   join(group: string, member: string, ttlMs: number): Promise<void>;
   leave(group: string, member: string): Promise<void>;
