@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { NoRespondersError, createMemoryBus } from '@hyphae/bus';
 import { requestWithRetry, shardOf, startShardedService } from './index.js';
-import { FakeCoordination, Ledger, SHARDS, failover, keyFromSubject, quietLogger, sleep, start, subjectOf, waitFor } from './testing.js';
+import { simulateCrash } from './service.js';
+import { CoordinationView, FakeCoordination, Ledger, SHARDS, failover, keyFromSubject, quietLogger, sleep, start, subjectOf, waitFor } from './testing.js';
 
 const timing = { leaseTtlMs: 1000, renewIntervalMs: 100 };
 const enc = new TextEncoder();
@@ -174,6 +175,125 @@ describe('startShardedService (memory bus, fake coordination)', () => {
     assert.deepEqual(handled, ['first']);
     await a.stop();
     assert.equal((await coord.holders([`roster:shard:${shard}`]))[0], 'intruder');
+    await bus.close();
+  });
+
+  describe('the store loses everything (Redis restarted empty)', () => {
+    it('each holder writes its leases back and keeps its shards; nobody takes a "free" shard whose holder is slow to come back', async (t) => {
+      const bus = createMemoryBus();
+      const coord = new FakeCoordination();
+      const ledger = new Ledger();
+      const viewB = new CoordinationView(coord);
+      const resets: string[] = [];
+      const onEpoch = (id: string) => async (reset: boolean, owned: number[]): Promise<void> => {
+        if (reset) resets.push(`${id}:${owned.length}`);
+      };
+      const a = await start('a', bus, coord, ledger, timing, undefined, { onEpoch: onEpoch('a') });
+      const b = await start('b', bus, viewB, ledger, timing, undefined, { onEpoch: onEpoch('b') });
+      await waitFor(() => a.owned().length === 32 && b.owned().length === 32, 2000, '32/32');
+      const ofA = a.owned();
+      const ofB = b.owned();
+      const bChanges: number[][] = [];
+      b.onChange((o) => bChanges.push(o));
+      // b's connection comes back 500 ms after the loss (its lease deadline is 800 ms after its last renewal).
+      viewB.down = true;
+      coord.wipe();
+      const wipedAt = Date.now();
+      const stolen = new Set<number>();
+      while (Date.now() - wipedAt < 500) {
+        const h = await coord.holders(ofB.map((n) => `roster:shard:${n}`));
+        h.forEach((x, i) => x === 'a' && stolen.add(ofB[i] ?? -1));
+        await sleep(20);
+      }
+      viewB.down = false;
+      assert.deepEqual([...stolen], [], "a took shards of b's while b was still serving them (two owners)");
+      assert.deepEqual(a.owned(), ofA, 'a took no shard while the store was recovering');
+      await waitFor(() => resets.length === 2, 1000, 'both instances to notice the loss');
+      const leases = Array.from({ length: SHARDS }, (_, n) => `roster:shard:${n}`);
+      const rewritten = await (async () => {
+        const t0 = Date.now();
+        for (;;) {
+          const h = await coord.holders(leases);
+          if (ofA.every((n) => h[n] === 'a') && ofB.every((n) => h[n] === 'b')) return Date.now() - t0;
+          if (Date.now() - t0 > 1000) throw new Error(`leases not written back: ${JSON.stringify(h)}`);
+          await sleep(10);
+        }
+      })();
+      // Well past the hold: still the same split, and b never lost a shard.
+      await sleep(timing.leaseTtlMs + 3 * timing.renewIntervalMs);
+      assert.deepEqual(a.owned(), ofA);
+      assert.deepEqual(b.owned(), ofB);
+      assert.deepEqual(bChanges, [], 'b kept every shard');
+      assert.deepEqual(resets.sort(), ['a:32', 'b:32'], 'onEpoch(reset) once per instance, with its shards');
+      assert.equal(ledger.overlaps, 0);
+      t.diagnostic(`leases written back within ${rewritten} ms of both instances noticing the loss`);
+      await Promise.all([a.stop(), b.stop()]);
+      await bus.close();
+    });
+
+    it("shards of an instance that died with the store are taken once the new epoch is a lease TTL old, not before", async (t) => {
+      const bus = createMemoryBus();
+      const coord = new FakeCoordination();
+      const ledger = new Ledger();
+      const a = await start('a', bus, coord, ledger, timing);
+      const b = await start('b', bus, coord, ledger, timing);
+      await waitFor(() => a.owned().length === 32 && b.owned().length === 32, 2000, '32/32');
+      simulateCrash(b);
+      coord.wipe();
+      const ms = await waitFor(() => a.owned().length === SHARDS, timing.leaseTtlMs + 2000, 'the takeover');
+      t.diagnostic(`dead instance's shards taken ${ms} ms after the loss (lease TTL ${timing.leaseTtlMs} ms)`);
+      assert.ok(ms >= timing.leaseTtlMs - timing.renewIntervalMs, `taken after ${ms} ms: before every holder could have written its lease back`);
+      assert.ok(ms <= timing.leaseTtlMs + 3 * timing.renewIntervalMs, `taken after ${ms} ms`);
+      await a.stop();
+      await bus.close();
+    });
+
+    it('leases taken while the store was being lost are given back, never served', async () => {
+      const bus = createMemoryBus();
+      const coord = new FakeCoordination();
+      const view = new CoordinationView(coord);
+      // Lost between the read of the holders (all free) and the acquires.
+      view.afterHolders = () => coord.wipe();
+      const a = await start('a', bus, view, new Ledger(), timing);
+      assert.deepEqual(a.owned(), [], 'nothing served from the first round');
+      assert.ok((await coord.holders(Array.from({ length: SHARDS }, (_, n) => `roster:shard:${n}`))).every((h) => h === null), 'and nothing kept');
+      await waitFor(() => a.owned().length === SHARDS, timing.leaseTtlMs + 2000, 'every shard after the hold');
+      await a.stop();
+      await bus.close();
+    });
+  });
+
+  it('runInMailbox runs after what the key already has queued, and only on a shard served here', async () => {
+    const bus = createMemoryBus();
+    const coord = new FakeCoordination();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const order: string[] = [];
+    const key = 'm@example.com';
+    const subject = subjectOf(key);
+    const a = await startShardedService({
+      group: 'roster', instanceId: 'a', bus, coordination: coord, subjectPrefix: 'xmpp.user', shardCount: SHARDS, ...timing,
+      keyOf: (msg) => msg.subject,
+      handler: async (msg) => {
+        await gate;
+        order.push(dec.decode(msg.data));
+        msg.respond(enc.encode('ok'));
+      },
+      logger: quietLogger,
+    });
+    const reply = bus.request(subject, enc.encode('message'));
+    await sleep(20);
+    const ran = a.runInMailbox(shardOf(key, SHARDS), subject, async () => {
+      order.push('inside');
+    });
+    await sleep(20);
+    assert.deepEqual(order, [], 'waits for the message being handled');
+    release();
+    assert.equal(await ran, true);
+    await reply;
+    assert.deepEqual(order, ['message', 'inside']);
+    await a.stop();
+    assert.equal(await a.runInMailbox(shardOf(key, SHARDS), subject, async () => assert.fail('ran on a shard not served')), false);
     await bus.close();
   });
 

@@ -1,5 +1,5 @@
 import type { Bus, BusMessage, Subscription } from '@hyphae/bus';
-import type { CoordinationStore } from '@hyphae/store';
+import { EpochWatch, type CoordinationStore, type StoreEpoch } from '@hyphae/store';
 import { KeyedMailbox } from './mailbox.js';
 import { MOVED_HEADER, MOVED_VALUE } from './protocol.js';
 import { DEFAULT_SHARDS, shardOf } from './shard.js';
@@ -33,6 +33,14 @@ export interface ShardedServiceOptions {
   keyOf: (msg: BusMessage) => string;
   handler: ActorHandler;
   logger: { info(o: object, m: string): void; warn(o: object, m: string): void };
+  /**
+   * Called in every coordination round once the store's epoch is read,
+   * before any lease is renewed or taken: `reset` when the store lost its
+   * live state since the last round (Redis restarted empty or flushed) — the
+   * service writes back there what it keeps in memory; `owned`, the shards
+   * served now. Bounded by the round's call timeout.
+   */
+  onEpoch?: (reset: boolean, owned: number[]) => Promise<void>;
 }
 
 export interface ShardedService {
@@ -40,6 +48,12 @@ export interface ShardedService {
   owned(): number[];
   /** Called with owned() whenever it changes; returns a function that removes the listener. */
   onChange(cb: (owned: number[]) => void): () => void;
+  /**
+   * Runs `fn` in the mailbox of `key` on shard `shard` — after the messages
+   * of that key already accepted, before later ones — if this instance
+   * serves the shard; false (fn not run) when it does not.
+   */
+  runInMailbox(shard: number, key: string, fn: () => Promise<void>): Promise<boolean>;
   /** Graceful: stops acquiring, unsubscribes, drains mailboxes, releases leases, leaves the group. */
   stop(): Promise<void>;
 }
@@ -106,6 +120,13 @@ export function simulateCrash(svc: ShardedService): void {
  * mailboxes → release the lease) and acquire free shards up to the fair share,
  * in an order starting at shardOf(instanceId) so instances do not all race for
  * the same shards.
+ *
+ * The store may lose everything (DESIGN.md: Redis "may be lost at any
+ * moment"): each round reads its epoch first. After a loss, held leases are
+ * written back by the round's renewals, and no free shard is taken while the
+ * new epoch is younger than a lease TTL — a lease that looks free may still
+ * be served by a holder about to write it back — nor kept if the epoch
+ * changed while it was being taken.
  */
 export async function startShardedService(opts: ShardedServiceOptions): Promise<ShardedService> {
   const { group, instanceId: me, bus, coordination: coord, subjectPrefix, keyOf, handler, logger } = opts;
@@ -129,6 +150,7 @@ export async function startShardedService(opts: ShardedServiceOptions): Promise<
   const rank = new Map(preference.map((n, i) => [n, i]));
 
   const shards = new Map<number, Shard>();
+  const epochs = new EpochWatch(coord);
   const listeners = new Set<(owned: number[]) => void>();
   const handovers = new Set<Promise<void>>();
   let stopping = false;
@@ -313,12 +335,45 @@ export async function startShardedService(opts: ShardedServiceOptions): Promise<
     }
   }
 
+  /**
+   * The store's epoch, and what a loss means here: after a new epoch our
+   * leases are gone from the store while we still serve their shards. The
+   * renewals that follow in this round write them again (acquire creates a
+   * missing lease); onEpoch lets the service write back its own state.
+   * Null when the epoch cannot be read.
+   */
+  async function readEpoch(): Promise<StoreEpoch | null> {
+    let epoch: StoreEpoch;
+    let reset: boolean;
+    try {
+      ({ epoch, reset } = await withTimeout(epochs.check(), callTimeout, 'epoch read'));
+    } catch (err) {
+      logger.warn({ err, group }, 'actor: cannot read the store epoch');
+      return null;
+    }
+    if (reset) {
+      logger.warn(
+        { group, epoch: epoch.id, epochAgeMs: epoch.ageMs, shards: owned().length, holdMs: Math.max(0, ttl - epoch.ageMs) },
+        'actor: the store lost its live state (new epoch); re-recording the leases of our shards, taking no free shard until every holder has had a lease TTL to do the same',
+      );
+    }
+    if (opts.onEpoch) {
+      try {
+        await withTimeout(opts.onEpoch(reset, owned()), callTimeout, 'onEpoch');
+      } catch (err) {
+        logger.warn({ err, group, reset }, 'actor: onEpoch failed');
+      }
+    }
+    return epoch;
+  }
+
   async function tick(): Promise<void> {
     try {
       await withTimeout(coord.join(group, me, ttl), callTimeout, 'group join');
     } catch (err) {
       logger.warn({ err, group }, 'actor: group membership renewal failed');
     }
+    const epoch = await readEpoch();
     const results = await Promise.all([...shards.values()].map(renew));
     const errors = results.filter((r) => r === 'error').length;
     if (errors > 0) logger.warn({ group, shards: errors }, 'actor: lease renewals failed; keeping shards until their deadline');
@@ -350,6 +405,11 @@ export async function startShardedService(opts: ShardedServiceOptions): Promise<
     // Draining shards count as held: taking new ones before they are gone would overshoot.
     const want = fair - shards.size;
     if (want <= 0) return;
+    // A lease free in a store that lost everything may still be served by
+    // its holder, which writes it back on its next renewal (before its local
+    // deadline, itself within a lease TTL of the loss). Until the new epoch
+    // is that old, "free" proves nothing: take nothing (two owners otherwise).
+    if (epoch === null || (epoch.afterLoss && epoch.ageMs < ttl)) return;
     let holders: Array<string | null>;
     try {
       holders = await withTimeout(coord.holders(allLeases), callTimeout, 'holders');
@@ -383,6 +443,19 @@ export async function startShardedService(opts: ShardedServiceOptions): Promise<
     const deadline = t0 + ttl - margin;
     if (now() >= deadline) {
       // Acquired too slowly to trust the lease; never served, so freeing it is safe.
+      await Promise.all(mine.map((n) => coord.release(leaseName(n), me).catch(() => false)));
+      return;
+    }
+    // The store may have lost everything between the epoch read and the
+    // holders read: then "free" was the loss, not the truth. Never served,
+    // so giving them back is safe; the next round sees the new epoch.
+    let unchanged = false;
+    try {
+      unchanged = (await withTimeout(coord.epoch(), callTimeout, 'epoch read')).id === epoch.id;
+    } catch (err) {
+      logger.warn({ err, group }, 'actor: cannot confirm the store epoch after acquiring; giving the shards back');
+    }
+    if (!unchanged || stopping || crashed) {
       await Promise.all(mine.map((n) => coord.release(leaseName(n), me).catch(() => false)));
       return;
     }
@@ -439,6 +512,15 @@ export async function startShardedService(opts: ShardedServiceOptions): Promise<
     onChange(cb) {
       listeners.add(cb);
       return () => listeners.delete(cb);
+    },
+    async runInMailbox(n, key, fn) {
+      const s = shards.get(n);
+      if (!s || s.phase !== 'active' || !live(s)) return false;
+      return s.mailbox.run(key, async () => {
+        if (!live(s)) return false;
+        await fn();
+        return true;
+      });
     },
     stop() {
       if (crashed) return Promise.resolve(); // a dead process does nothing more

@@ -2,7 +2,7 @@ import type { Bus, BusMessage } from '@hyphae/bus';
 import { decodeToken } from '@hyphae/jid';
 import { actorSubject, shardOf } from './shard.js';
 import { requestWithRetry } from './retry.js';
-import { simulateCrash, startShardedService, type ShardedService } from './service.js';
+import { simulateCrash, startShardedService, type ShardedService, type ShardedServiceOptions } from './service.js';
 import type { CoordinationStore, StoreEpoch } from '@hyphae/store';
 
 /**
@@ -89,6 +89,56 @@ export class FakeCoordination implements CoordinationStore {
   }
 }
 
+/**
+ * One process's connection to a shared FakeCoordination: down on its own
+ * (its Redis connection is slow to come back), and a hook run once after
+ * its next holders() read (to lose the store at that precise moment).
+ */
+export class CoordinationView implements CoordinationStore {
+  down = false;
+  afterHolders: (() => void) | null = null;
+
+  constructor(private readonly inner: FakeCoordination) {}
+
+  private async gate(): Promise<void> {
+    await Promise.resolve();
+    if (this.down) throw new Error('coordination store unreachable from this process');
+  }
+
+  async epoch(): Promise<StoreEpoch> {
+    await this.gate();
+    return this.inner.epoch();
+  }
+  async join(group: string, member: string, ttlMs: number): Promise<void> {
+    await this.gate();
+    return this.inner.join(group, member, ttlMs);
+  }
+  async leave(group: string, member: string): Promise<void> {
+    await this.gate();
+    return this.inner.leave(group, member);
+  }
+  async members(group: string): Promise<string[]> {
+    await this.gate();
+    return this.inner.members(group);
+  }
+  async acquire(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    await this.gate();
+    return this.inner.acquire(name, holder, ttlMs);
+  }
+  async release(name: string, holder: string): Promise<boolean> {
+    await this.gate();
+    return this.inner.release(name, holder);
+  }
+  async holders(names: string[]): Promise<Array<string | null>> {
+    await this.gate();
+    const h = await this.inner.holders(names);
+    const hook = this.afterHolders;
+    this.afterHolders = null;
+    hook?.();
+    return h;
+  }
+}
+
 export const quietLogger = { info(): void {}, warn(): void {} };
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -153,8 +203,17 @@ export interface Timing {
   renewIntervalMs: number;
 }
 
-export function start(id: string, bus: Bus, coordination: CoordinationStore, ledger: Ledger, timing: Timing, delay?: () => number): Promise<ShardedService> {
+export function start(
+  id: string,
+  bus: Bus,
+  coordination: CoordinationStore,
+  ledger: Ledger,
+  timing: Timing,
+  delay?: () => number,
+  extra: Pick<ShardedServiceOptions, 'onEpoch'> = {},
+): Promise<ShardedService> {
   return startShardedService({
+    ...extra,
     group: 'roster',
     instanceId: id,
     bus,
