@@ -42,6 +42,10 @@ export interface Metrics {
   busConnected: Gauge;
   /** 1 while connected to the store, else 0. */
   storeConnected: Gauge;
+  /** Losses of the store's live state (a new epoch: Redis restarted empty or flushed) this process noticed. */
+  storeResets: Counter;
+  /** What this process wrote back after such a loss, by kind ('sessions', 'rooms'). */
+  reRecorded: Counter<'kind'>;
   /** Shards of a sharded actor kind ('roster', 'muc') this instance owns. */
   shardsOwned: Gauge<'group'>;
   /** MUC rooms held in memory by this instance (those of its shards in use). */
@@ -176,6 +180,13 @@ export function createMetrics(opts: MetricsOptions): Metrics {
     }),
     busConnected: new Gauge({ name: 'hyphae_bus_connected', help: '1 while connected to the bus', registers }),
     storeConnected: new Gauge({ name: 'hyphae_store_connected', help: '1 while connected to the store', registers }),
+    storeResets: new Counter({ name: 'hyphae_store_resets_total', help: "Losses of the store's live state (Redis restarted empty or flushed) this process noticed", registers }),
+    reRecorded: new Counter({
+      name: 'hyphae_rerecorded_total',
+      help: 'Live state written back after a loss of the store, by kind',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
     shardsOwned: new Gauge({ name: 'hyphae_shards_owned', help: 'Actor shards this instance owns', labelNames: ['group'] as const, registers }),
     mucRooms: new Gauge({ name: 'hyphae_muc_rooms', help: 'MUC rooms held in memory by this instance', registers }),
     mucOccupants: new Gauge({ name: 'hyphae_muc_occupants', help: 'Occupants of the MUC rooms this instance holds', registers }),

@@ -104,14 +104,26 @@ export class C2sSession implements ClientSession {
     this.leftRegistry = await this.rt.leaveRegistry(this.jid, this.entry);
   }
 
-  /** Re-records this session in the registry (after the registry lost it). */
-  async rebind(): Promise<void> {
-    if (!this.host.isBound) return;
+  /**
+   * Re-records this session in the registry (after the registry lost it),
+   * with what the stream knows of it: availability, priority, last
+   * presence, module flags. True when it was written.
+   */
+  async rebind(): Promise<boolean> {
+    if (!this.host.isBound || this.leftRegistry) return false;
     const replaced = await this.rt.stores.sessions.bind(this.bare, this.entry);
     if (replaced && replaced.sessionId !== this.entry.sessionId) {
       // Someone bound the resource while we were cut off: they win.
       this.host.fail('conflict', 'Replaced by a new connection');
+      return true;
     }
+    if (!this.host.isBound) {
+      // The stream ended while the write was on its way, and its unbind may
+      // have run before it: take the entry out again (only if still ours).
+      await this.rt.stores.sessions.unbind(this.bare, this.entry.resource, this.entry.sessionId);
+      return false;
+    }
+    return true;
   }
 
   /**

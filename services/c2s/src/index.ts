@@ -9,7 +9,7 @@ import { createServer as createTlsServer, createSecureContext, type Server as Tl
 import type { AddressInfo } from 'node:net';
 import type { HyphaeConfig } from '@hyphae/config';
 import type { Bus, BusMessage, Subscription } from '@hyphae/bus';
-import type { Stores } from '@hyphae/store';
+import { EpochWatch, type Stores } from '@hyphae/store';
 import type { Logger, Metrics } from '@hyphae/observability';
 import { StreamError } from '@hyphae/stanza';
 import { Router, H, UserActors, componentsFor, remoteFor, c2sSubject } from '@hyphae/router';
@@ -102,28 +102,44 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
   const starttlsPort = await listen(plain, config.c2s.port, config.c2s.host);
   const directPort = direct ? await listen(direct, config.c2s.directTlsPort ?? 0, config.c2s.host) : null;
 
-  // Heartbeats keep this node's sessions in the registry (sm reaps a silent node).
+  // Heartbeats keep this node's sessions in the registry (sm reaps a silent
+  // node) and notice a registry that lost them: a new store epoch (Redis
+  // came back without its data, or was flushed) even when no beat failed.
+  const epochs = new EpochWatch(stores.coordination);
   let lastBeat = Date.now();
   /** Beats left on which to re-record every session (after an outage). */
   let rebindBeats = 0;
+  let beating = false;
   const beat = async () => {
+    if (beating) return; // a slow store must not stack beats
+    beating = true;
     try {
       await stores.sessions.heartbeat(nodeId, config.sm.nodeTtlMs);
       const gap = Date.now() - lastBeat;
       lastBeat = Date.now();
       if (gap > config.sm.nodeTtlMs) rebindBeats = 2;
+      const { epoch, reset } = await epochs.check();
+      if (reset) {
+        metrics.storeResets.inc();
+        rebindBeats = 2;
+      }
       if (rebindBeats > 0) {
-        // The registry was out of reach: sm may have reaped us, or a restarted
-        // Redis may have lost everything. Put our live sessions back — twice,
-        // since a purge decided just before this beat may land just after it
-        // (re-recording is idempotent).
+        // The registry was out of reach or lost: sm may have reaped us, or a
+        // restarted Redis may have lost everything. Put our live sessions back
+        // — twice, since a purge decided just before this beat may land just
+        // after it (re-recording is idempotent).
         rebindBeats--;
-        log.warn({ gapMs: gap, sessions: rt.sessions.size }, 'registry is back; re-recording sessions');
-        for (const conn of rt.sessions.values()) await conn.rebind();
+        const started = performance.now();
+        const n = await rt.reRecordSessions();
+        const ms = Math.round(performance.now() - started);
+        if (reset) log.warn({ sessions: n, ms, epoch: epoch.id, epochAgeMs: epoch.ageMs }, `registry reset detected; re-recorded ${n} sessions in ${ms} ms`);
+        else log.warn({ gapMs: gap, sessions: n, ms }, `registry is back; re-recorded ${n} sessions in ${ms} ms`);
       }
     } catch (err) {
       rebindBeats = 2;
       log.warn({ err }, 'heartbeat failed');
+    } finally {
+      beating = false;
     }
   };
   await beat();

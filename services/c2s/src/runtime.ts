@@ -17,6 +17,8 @@ import type { Element } from 'ltx';
 import type { ClientStream } from './stream.js';
 
 const enc = new TextEncoder();
+/** Sessions re-recorded at once after a registry loss: ten thousand binds must not all hit the store together. */
+const REBIND_BATCH = 200;
 
 export interface C2sRuntimeOptions {
   config: HyphaeConfig;
@@ -96,6 +98,23 @@ export class C2sRuntime {
     const sid = conn.sessionId;
     if (sid) this.sessions.set(sid, conn);
     this.metrics.sessions.set(this.sessions.size);
+  }
+
+  /**
+   * Writes every bound session of this node back to the registry, which lost
+   * them (sm reaped the node during an outage, or Redis came back without
+   * its data); idempotent. Returns how many were written. A store error
+   * rejects; the heartbeat tries again on its next beat.
+   */
+  async reRecordSessions(): Promise<number> {
+    const all = [...this.sessions.values()];
+    let n = 0;
+    for (let i = 0; i < all.length; i += REBIND_BATCH) {
+      const done = await Promise.all(all.slice(i, i + REBIND_BATCH).map((c) => c.session?.rebind() ?? false));
+      n += done.filter(Boolean).length;
+    }
+    this.metrics.reRecorded.inc({ kind: 'sessions' }, n);
+    return n;
   }
 
   /** Removes the session from the registry only (drain); true when it was there. */
