@@ -10,3 +10,5 @@ export type { HttpServerOptions, HttpServerHandle, HttpRouteHandler, HealthCheck
 export { instrumentMethods } from './instrument.js';
 export { moduleCounter, moduleGauge } from './module-metrics.js';
 export type { MetricSpec } from './module-metrics.js';
+export { guardProcess, UNHANDLED_ERROR_MSG } from './process-guards.js';
+export type { GuardedProcess, UnhandledKind } from './process-guards.js';

@@ -66,6 +66,12 @@ export interface Metrics {
   s2sFailures: Counter<'direction' | 'reason'>;
   /** Federation: stanzas bounced by the s2s service, by condition. */
   s2sBounced: Counter<'condition'>;
+  /**
+   * Promise rejections nobody handled and exceptions nobody caught, by kind
+   * ('rejection', 'exception'): each is a defect (DESIGN.md invariant 7);
+   * the process logs it and goes on (process-guards.ts). Alert on any increase.
+   */
+  unhandledErrors: Counter<'kind'>;
 }
 
 export interface MetricsOptions {
@@ -225,6 +231,12 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       name: 'hyphae_s2s_bounced_total',
       help: 'Stanzas the s2s service bounced to their senders, by error condition',
       labelNames: ['condition'] as const,
+      registers,
+    }),
+    unhandledErrors: new Counter({
+      name: 'hyphae_unhandled_errors_total',
+      help: 'Unhandled promise rejections and uncaught exceptions (defects), by kind',
+      labelNames: ['kind'] as const,
       registers,
     }),
   };

@@ -5,6 +5,7 @@
  * administration commands `hyphae user …`, `hyphae status` (admin-cli.ts).
  */
 import { loadConfig, ConfigError } from '@hyphae/config';
+import { guardProcess } from '@hyphae/observability';
 import { startProcess, StartupError, SERVICES, VERSION, moduleSections, type ServiceName } from './index.js';
 import { runAdminCli, ADMIN_USAGE, ADMIN_HELP } from './admin-cli.js';
 
@@ -81,6 +82,9 @@ async function main(): Promise<number> {
     }
     throw e;
   }
+  // Once serving, a stray rejection or exception is logged and counted,
+  // never the end of every stream on the node (DESIGN.md invariant 7).
+  guardProcess(process, { logger: proc.logger, counter: proc.metrics.unhandledErrors });
   const shutdown = (signal: string) => {
     proc.logger.info({ signal }, 'draining');
     const force = setTimeout(() => process.exit(1), 15_000);
