@@ -88,8 +88,12 @@ export interface IqRoute {
 
 /** What a module may ask of the router that runs it (the same in every service). */
 export interface Routing {
-  /** Routes `stanza` as if `from` had sent it (full RFC 6120 §10 rules, hooks included). */
-  route(stanza: Element, from: JID): Promise<void>;
+  /**
+   * Routes `stanza` as if `from` had sent it (full RFC 6120 §10 rules, hooks
+   * included). `origin`: the sender's session id when the stanza comes from a
+   * session of this node (a late error then reaches it without the registry).
+   */
+  route(stanza: Element, from: JID, origin?: string): Promise<void>;
   /** Sends a server-generated stanza to its `to`. */
   send(stanza: Element): Promise<void>;
   /** The registry's sessions of a local bare JID (cached, invalidated by session events). */

@@ -10,11 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, type Element } from 'ltx';
 import { parseJid } from '@hyphae/jid';
-import { createMemoryBus, type Bus } from '@hyphae/bus';
-import { openEmbeddedStores, type Stores } from '@hyphae/store';
+import { createMemoryBus, type Bus, type BusStatus } from '@hyphae/bus';
+import { openEmbeddedStores, StoreError, type SessionStore, type Stores } from '@hyphae/store';
 import { createLogger, createMetrics } from '@hyphae/observability';
-import { Router } from './router.js';
+import { Router, type RouterOptions } from './router.js';
 import { H, c2sSubject } from './delivery.js';
+import { UserActors, RESULT_HEADER, OP_HEADER } from './user-actor.js';
+import { announceSessionChanges } from './session-cache.js';
 import { discoInstance, pingInstance, versionInstance } from '@hyphae/modules';
 import { ModuleRegistry } from '@hyphae/module-api';
 
@@ -24,6 +26,8 @@ interface World {
   bus: Bus;
   stores: Stores;
   router: Router;
+  /** Builds another router of node-a on the same bus (its sessions are `local` too); closed after the test. */
+  newRouter(opts?: Partial<RouterOptions>): Router;
   dir: string;
   /** Stanzas delivered to sessions on this node, by session id. */
   local: Map<string, string[]>;
@@ -67,12 +71,20 @@ beforeEach(async () => {
     version: versionInstance({ name: 'Hyphae', version: '9.9.9' }),
   });
   const logger = createLogger({ service: 'test', level: 'silent' });
-  const metrics = createMetrics({ service: 'test', node: 'node-a', defaultMetrics: false });
   const local = new Map<string, string[]>();
-  const router = new Router({
-    domains: ['example.org'], nodeId: 'node-a', bus, stores, logger, metrics, registry, deliveryTimeoutMs: 500,
-    local: { deliver: (sid, data) => { const l = local.get(sid); if (!l) return false; l.push(dec.decode(data)); return true; } },
-  });
+  const routers: Router[] = [];
+  const newRouter = (opts: Partial<RouterOptions> = {}): Router => {
+    const r = new Router({
+      domains: ['example.org'], nodeId: 'node-a', bus, stores, logger, registry, deliveryTimeoutMs: 500,
+      metrics: createMetrics({ service: 'test', node: 'node-a', defaultMetrics: false }),
+      local: { deliver: (sid, data) => { const l = local.get(sid); if (!l) return false; l.push(dec.decode(data)); return true; } },
+      ...opts,
+    });
+    routers.push(r);
+    return r;
+  };
+  cleanup = () => { for (const r of routers) r.close(); };
+  const router = newRouter();
   const remote = new Map<string, string[]>();
   const goneOnB = new Set<string>();
   bus.subscribe(c2sSubject('node-b'), (msg) => {
@@ -84,10 +96,13 @@ beforeEach(async () => {
   });
   await stores.accounts.create({ username: 'alice', domain: 'example.org', credentials: {}, createdAt: 0 });
   await stores.accounts.create({ username: 'bob', domain: 'example.org', credentials: {}, createdAt: 0 });
-  w = { bus, stores, router, dir, local, remote, goneOnB };
+  w = { bus, stores, router, newRouter, dir, local, remote, goneOnB };
 });
 
+let cleanup = (): void => undefined;
+
 afterEach(async () => {
+  cleanup();
   await w.bus.close();
   await w.stores.close();
   await rm(w.dir, { recursive: true, force: true });
@@ -315,4 +330,185 @@ test('broadcast presence reaches the user\'s own available resources (RFC 6121 ย
   await settle();
   assert.equal(got(w.local, me).length, 1);
   assert.equal(got(w.remote, other)[1]?.attrs.type, 'unavailable');
+});
+
+/** `target` with some members replaced (class instances keep their own methods). */
+function overriding<T extends object>(target: T, over: Partial<T>): T {
+  return new Proxy(target, {
+    get(t, prop) {
+      if (Object.prototype.hasOwnProperty.call(over, prop)) return over[prop as keyof T];
+      const v: unknown = Reflect.get(t, prop, t);
+      return typeof v === 'function' ? (v as (...args: unknown[]) => unknown).bind(t) : v;
+    },
+  });
+}
+
+/** The session registry with `list` failing the way Redis does when it is gone (ioredis's commandTimeout). */
+function failingList(sessions: SessionStore, failing: { on: boolean }): SessionStore {
+  return overriding(sessions, {
+    list: (bare: string) => (failing.on ? Promise.reject(new StoreError('list sessions failed: Command timed out')) : sessions.list(bare)),
+  });
+}
+
+/** Runs `fn` and returns the unhandled rejections seen meanwhile (and shortly after). */
+async function unhandledDuring(fn: () => Promise<void>): Promise<unknown[]> {
+  const seen: unknown[] = [];
+  const record = (reason: unknown): void => void seen.push(reason);
+  process.on('unhandledRejection', record);
+  try {
+    await fn();
+    await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    process.off('unhandledRejection', record);
+  }
+  return seen;
+}
+
+async function until(cond: () => boolean, ms = 3_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const chat = (to: string, id: string, body: string): Element =>
+  parse(`<message from='alice@example.org/phone' to='${to}' type='chat' id='${id}'><body>${body}</body></message>`);
+
+describe('a backend failing after a delivery (DESIGN.md invariant 7)', () => {
+  test('the registry fails when a "gone" falls back: the sender gets a wait error on its session, nothing is unhandled', async () => {
+    const failing = { on: false };
+    const router = w.newRouter({ stores: { ...w.stores, sessions: failingList(w.stores.sessions, failing) } });
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    const b = await bindSession('bob@example.org', 'desk', 'node-b');
+    await router.route(chat('bob@example.org/desk', 'm0', 'first'), alice, a); // bob's entry is cached now
+    await settle();
+    assert.equal(got(w.remote, b).length, 1);
+    // Bob closes his stream (his node answers "gone") while Redis is unreachable.
+    w.goneOnB.add(b);
+    failing.on = true;
+    const unhandled = await unhandledDuring(async () => {
+      await router.route(chat('bob@example.org/desk', 'm1', 'second'), alice, a);
+      await until(() => got(w.local, a).length > 0);
+    });
+    assert.deepEqual(unhandled, []);
+    const [err] = got(w.local, a);
+    assert.equal(err?.attrs.type, 'error');
+    assert.equal(err?.attrs.id, 'm1');
+    assert.equal(err?.attrs.to, 'alice@example.org/phone');
+    assert.equal(err?.getChild('error')?.attrs.type, 'wait');
+    assert.ok(err?.getChild('error')?.getChild('internal-server-error'), err?.toString());
+  });
+
+  test('the same to a bare JID, the sender reached through the cached registry (no origin given)', async () => {
+    const failing = { on: false };
+    const router = w.newRouter({ stores: { ...w.stores, sessions: failingList(w.stores.sessions, failing) } });
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    const b = await bindSession('bob@example.org', 'desk', 'node-b');
+    await router.sessions('alice@example.org');
+    await router.route(chat('bob@example.org', 'm0', 'first'), alice);
+    await settle();
+    assert.equal(got(w.remote, b).length, 1);
+    w.goneOnB.add(b);
+    failing.on = true;
+    const unhandled = await unhandledDuring(async () => {
+      await router.route(chat('bob@example.org', 'm1', 'second'), alice);
+      await until(() => got(w.local, a).length > 0);
+    });
+    assert.deepEqual(unhandled, []);
+    const [err] = got(w.local, a);
+    assert.equal(err?.attrs.id, 'm1');
+    assert.equal(err?.getChild('error')?.attrs.type, 'wait');
+  });
+
+  test('a failure before the hand-off rejects route() (its caller answers the sender)', async () => {
+    const router = w.newRouter({ stores: { ...w.stores, sessions: failingList(w.stores.sessions, { on: true }) } });
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    await assert.rejects(router.route(chat('bob@example.org/desk', 'm', 'x'), alice, a), { name: 'StoreError' });
+  });
+});
+
+describe('a dead node: its users count as offline (RFC 6121 ยง8.5.2.2.1)', () => {
+  /** Stands in for the roster service's user actors: stores every 'offline' message, in arrival order. */
+  function offlineStorage(): string[] {
+    const stored: string[] = [];
+    w.bus.subscribe('xmpp.user.>', (msg) => {
+      if (msg.headers[OP_HEADER] === 'offline') stored.push(parse(dec.decode(msg.data)).getChildText('body') ?? '');
+      msg.respond(new Uint8Array(0), { [RESULT_HEADER]: 'stored' });
+    });
+    return stored;
+  }
+
+  test('nobody holds the node\'s subject, the registry still lists the session: chat goes to offline storage, in order, no error', async () => {
+    const stored = offlineStorage();
+    const router = w.newRouter({ actors: new UserActors(w.bus, 4) });
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    await w.stores.sessions.bind('bob@example.org', { resource: 'desk', sessionId: 'dead-1', node: 'node-dead', priority: 0, available: true, boundAt: 0 });
+    await router.sessions('bob@example.org'); // cached, as on a node that talked to bob before
+    await router.route(chat('bob@example.org/desk', 'm1', '1'), alice, a);
+    await new Promise((r) => setTimeout(r, 50));
+    // Meets the same silence while the node is being looked at: waits for that look, in order.
+    await router.route(chat('bob@example.org', 'm2', '2'), alice, a);
+    await until(() => stored.length === 2);
+    // Known dead now: no look, straight to storage.
+    const t0 = performance.now();
+    await router.route(chat('bob@example.org/desk', 'm3', '3'), alice, a);
+    await until(() => stored.length === 3);
+    assert.ok(performance.now() - t0 < 200, `stored after ${performance.now() - t0} ms`);
+    await settle();
+    assert.deepEqual(stored, ['1', '2', '3']);
+    assert.deepEqual(got(w.local, a).map((e) => e.toString()), [], 'no error to the sender');
+  });
+
+  test('the node comes back (a session binds on it): its sessions count again', async () => {
+    const stored = offlineStorage();
+    const router = w.newRouter({ actors: new UserActors(w.bus, 4) });
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    await w.stores.sessions.bind('bob@example.org', { resource: 'desk', sessionId: 'old', node: 'node-c', priority: 0, available: true, boundAt: 0 });
+    await router.route(chat('bob@example.org', 'm1', 'while dead'), alice, a);
+    await until(() => stored.length === 1);
+    // node-c restarts with the same id and bob binds there again.
+    const seenOnC: string[] = [];
+    w.bus.subscribe(c2sSubject('node-c'), (msg) => {
+      const ok = msg.headers[H.sid] === 'new';
+      if (ok) seenOnC.push(parse(dec.decode(msg.data)).getChildText('body') ?? '');
+      msg.respond(new Uint8Array(0), { [H.ack]: ok ? 'ok' : 'gone' });
+    });
+    await w.stores.sessions.unbind('bob@example.org', 'desk', 'old');
+    await announceSessionChanges(w.stores.sessions, w.bus).bind('bob@example.org', { resource: 'desk', sessionId: 'new', node: 'node-c', priority: 0, available: true, boundAt: 1 });
+    await settle();
+    await router.route(chat('bob@example.org', 'm2', 'live again'), alice, a);
+    await until(() => seenOnC.length === 1);
+    assert.deepEqual(seenOnC, ['live again']);
+    assert.deepEqual(stored, ['while dead']);
+    assert.equal(got(w.local, a).length, 0);
+  });
+
+  test('a session its live node no longer holds, still listed in the registry: chat goes to offline storage', async () => {
+    const stored = offlineStorage();
+    const router = w.newRouter({ actors: new UserActors(w.bus, 4) });
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    const b = await bindSession('bob@example.org', 'desk', 'node-b');
+    w.goneOnB.add(b); // its stream closed; the unbind has not reached the registry
+    await router.route(chat('bob@example.org/desk', 'm1', 'x'), alice, a);
+    await until(() => stored.length === 1);
+    await settle();
+    assert.equal(got(w.local, a).length, 0, 'no error to the sender');
+  });
+
+  test('right after this process\'s bus reconnected, silence proves nothing: a wait error, nothing stored', async () => {
+    const stored = offlineStorage();
+    let emit: (s: BusStatus) => void = () => undefined;
+    const bus = overriding(w.bus, { onStatus: (l: (s: BusStatus) => void) => ((emit = l), () => undefined) });
+    const router = w.newRouter({ bus, actors: new UserActors(w.bus, 4) });
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    await w.stores.sessions.bind('bob@example.org', { resource: 'desk', sessionId: 'd', node: 'node-slow', priority: 0, available: true, boundAt: 0 });
+    emit('connected'); // a NATS restart: node-slow may not have resubscribed yet
+    await router.route(chat('bob@example.org/desk', 'm1', 'x'), alice, a);
+    await until(() => got(w.local, a).length === 1);
+    const [err] = got(w.local, a);
+    assert.equal(err?.getChild('error')?.attrs.type, 'wait');
+    assert.ok(err?.getChild('error')?.getChild('service-unavailable'), err?.toString());
+    assert.deepEqual(stored, []);
+  });
 });

@@ -6,13 +6,18 @@
  *
  * Nothing is silently lost: message and iq deliveries are bus requests that
  * the holding node acknowledges; "no responders", a timeout or a `gone` ack
- * falls back to the rules for an unavailable recipient, which end in an
- * error to the sender.
+ * falls back to the rules for an unavailable recipient, which end in
+ * offline storage or an error to the sender.
+ *
+ * Backends fail stanzas, not processes (DESIGN.md invariant 7): what follows
+ * a delivery's outcome runs after `route` has returned, so nobody awaits it;
+ * it goes through `after`/`tell`, which turn any failure (a registry read
+ * during a Redis outage, say) into an error to the sender and a log line.
  */
 import { Element } from 'ltx';
 import { JID, tryParseJid } from '@hyphae/jid';
 import { StanzaError, errorReply, iqResult, canReplyWithError } from '@hyphae/stanza';
-import { NoRespondersError, type Bus, type Headers } from '@hyphae/bus';
+import { NoRespondersError, type Bus, type BusMessage, type Headers } from '@hyphae/bus';
 import { SessionCache } from './session-cache.js';
 import type { Stores, SessionEntry } from '@hyphae/store';
 import type { Logger, Metrics } from '@hyphae/observability';
@@ -49,18 +54,36 @@ export interface RouterOptions {
   remote?: RemoteDomains;
   /** How long a cached registry answer may be used without an invalidation (default 5 s; 0: no cache). */
   sessionCacheTtlMs?: number;
+  /**
+   * How long a node nobody answers for (no responders on its subject) counts
+   * as dead, its sessions as absent (default 10 s; sm's `node.down` or a
+   * bind on that node ends it sooner).
+   */
+  deadNodeMs?: number;
 }
 
 const enc = new TextEncoder();
-/** Pause before the one retry of a delivery that met "no responders". */
+/** Pause before a node whose subject met "no responders" is looked at again. */
 const NO_RESPONDERS_RETRY_MS = 250;
+/**
+ * After this process's bus (re)connects, for this long "no responders" does
+ * not prove a node dead: the other nodes may still be resubscribing after a
+ * NATS restart (their reconnect wait is 500 ms plus jitter).
+ */
+const BUS_SETTLE_MS = 10_000;
+/** The bare JID rules are tried at most this many times (a cached answer, then fresh ones). */
+const MAX_ATTEMPTS = 3;
+const NONE: ReadonlySet<string> = new Set();
+const EMPTY = new Uint8Array(0);
 
 /**
  * What became of one delivery: the session took it; the session is gone (its
- * node said so, or nobody holds its subject); or its node did not answer in
- * time, so the stanza may or may not have reached it.
+ * node said so, or nobody holds the subject of a node known dead); its node
+ * did not answer in time, so the stanza may or may not have reached it; or
+ * nobody holds the node's subject while the bus is settling after a
+ * reconnect (the node may be about to resubscribe).
  */
-type Outcome = 'delivered' | 'gone' | 'unanswered';
+type Outcome = 'delivered' | 'gone' | 'unanswered' | 'unreachable';
 const CHAT_STATES = 'http://jabber.org/protocol/chatstates';
 
 function isIqReply(v: unknown): v is IqReply {
@@ -74,6 +97,24 @@ export class Router implements Routing {
   private readonly timeoutMs: number;
   /** The session registry as routing reads it (cached; see session-cache.ts). */
   private readonly cache: SessionCache;
+  private readonly deadNodeMs: number;
+  /** The look at a node whose subject met "no responders", one per node: deliveries that meet it meanwhile wait for it, in order. */
+  private readonly looks = new Map<string, Promise<boolean>>();
+  /** Since when this process's bus has been connected (Infinity while it is not). */
+  private busUpSince = 0;
+  private readonly offStatus: () => void;
+  /**
+   * The sender's session on this node, per stanza an edge here routes
+   * (`route`'s `origin`): a late error reaches it even when the registry
+   * cannot be read to find it.
+   */
+  private readonly origins = new WeakMap<Element, string>();
+  /**
+   * Fallbacks still running per recipient (bare JID): a delivery came back
+   * "gone" and the stanza is being routed again. Later fallbacks and stanzas
+   * for that recipient wait for them, so order holds (RFC 6120 §10.1).
+   */
+  private readonly fallbacks = new Map<string, Promise<void>>();
 
   constructor(private readonly opts: RouterOptions) {
     this.domains = new Set(opts.domains);
@@ -88,11 +129,16 @@ export class Router implements Routing {
       maxEntries: 100_000,
       onLookup: (hit) => (hit ? hits : misses).inc(),
     }).attach(opts.bus);
+    this.deadNodeMs = opts.deadNodeMs ?? 10_000;
+    this.offStatus = opts.bus.onStatus((status) => {
+      this.busUpSince = status === 'connected' ? Date.now() : Infinity;
+    });
   }
 
   /** Stops listening for registry changes (the service's stop, once nothing is routed any more). */
   close(): void {
     this.cache.detach();
+    this.offStatus();
   }
 
   /** The registry's sessions of a local bare JID, as routing reads them (cached). */
@@ -123,9 +169,12 @@ export class Router implements Routing {
   /**
    * Routes a stanza whose `from` the edge has stamped (`from` is that JID,
    * parsed). Resolves once the stanza has been handed to the bus (or
-   * answered), so callers that await each stanza keep their order.
+   * answered), so callers that await each stanza keep their order; rejects
+   * when the registry or a store fails before that (the caller answers).
+   * `origin`: the sender's session id when it is a session of this node.
    */
-  async route(stanza: Element, from: JID): Promise<void> {
+  async route(stanza: Element, from: JID, origin?: string): Promise<void> {
+    if (origin !== undefined) this.origins.set(stanza, origin);
     const toAttr = stanza.attrs.to as string | undefined;
     if (toAttr === undefined || toAttr === '') {
       // RFC 6120 §10.3: no 'to' means the sender's own account.
@@ -137,6 +186,8 @@ export class Router implements Routing {
     if (component) return this.toComponent(component, stanza, from, to);
     if (!this.domains.has(to.domain)) return this.toRemote(stanza, from, to);
     if (to.local === '') return this.toHost(stanza, from, to);
+    const pending = this.fallbacks.get(to.toBareString());
+    if (pending) await pending;
     if (to.resource === '') return this.toAccount(stanza, from, to, to.local === from.local && to.domain === from.domain);
     return this.toFull(stanza, from, to, 0);
   }
@@ -207,11 +258,15 @@ export class Router implements Routing {
     this.opts.metrics.stanzas.inc({ direction: 'routed', kind: stanza.name });
     // The bus carries no top-level namespace; the s2s stream's default is jabber:server.
     if (stanza.attrs.xmlns === 'jabber:client') delete stanza.attrs.xmlns;
-    void remote.send(from.domain, to.domain, enc.encode(stanza.toString())).then((outcome) => {
-      if (outcome === 'sent' || outcome === 'bounced') return;
-      this.opts.logger.warn({ to: to.domain, outcome }, 'federation unreachable');
-      return this.bounce(stanza, from, new StanzaError(outcome === 'timeout' ? 'remote-server-timeout' : 'remote-server-not-found'));
-    });
+    // Not awaited: setting a stream up can take seconds (remote.ts); the outcome comes later.
+    remote
+      .send(from.domain, to.domain, enc.encode(stanza.toString()))
+      .then((outcome) => {
+        if (outcome === 'sent' || outcome === 'bounced') return;
+        this.opts.logger.warn({ to: to.domain, outcome }, 'federation unreachable');
+        this.tell(stanza, from, new StanzaError(outcome === 'timeout' ? 'remote-server-timeout' : 'remote-server-not-found'));
+      })
+      .catch((err: unknown) => this.failedLate(stanza, from, err));
   }
 
   // --- addressed to the server -------------------------------------------
@@ -259,12 +314,15 @@ export class Router implements Routing {
     }
   }
 
-  /** RFC 6121 §8.5.2: a message to a bare JID. */
-  private async messageToBare(stanza: Element, from: JID, to: JID, sessions: SessionEntry[], attempt: number): Promise<void> {
+  /**
+   * RFC 6121 §8.5.2: a message to a bare JID. `gone`: sessions that already
+   * answered "gone" for this stanza (the registry may list them a while yet).
+   */
+  private async messageToBare(stanza: Element, from: JID, to: JID, sessions: SessionEntry[], attempt: number, gone: ReadonlySet<string> = NONE): Promise<void> {
     const type = (stanza.attrs.type as string | undefined) ?? 'normal';
     if (type === 'error') return;
     if (type === 'groupchat') return this.bounce(stanza, from, new StanzaError('service-unavailable'));
-    const available = sessions.filter((s) => s.available && s.priority >= 0);
+    const available = sessions.filter((s) => s.available && s.priority >= 0 && !gone.has(s.sessionId));
     let targets: SessionEntry[];
     if (type === 'headline') {
       targets = available;
@@ -276,7 +334,7 @@ export class Router implements Routing {
     if (targets.length === 0) {
       if (type === 'headline') return;
       // Never store offline (or refuse) on a cached answer: read the registry itself.
-      if (attempt === 0) return this.retryBare(stanza, from, to);
+      if (attempt === 0) return this.retryBare(stanza, from, to, attempt, gone);
       return this.offline(stanza, from, to);
     }
     const bare = to.toBareString();
@@ -289,24 +347,30 @@ export class Router implements Routing {
     let pending = targets.length;
     let delivered = 0;
     let unanswered = 0;
+    let unreachable = 0;
+    const lost = new Set(gone);
     for (const s of targets) {
       this.deliver(stanza, data, bare, s, (outcome) => {
         if (outcome === 'delivered') delivered++;
         if (outcome === 'unanswered') unanswered++;
+        if (outcome === 'unreachable') unreachable++;
+        if (outcome === 'gone') lost.add(s.sessionId);
         if (--pending > 0 || delivered > 0) return;
         // A node that did not answer may have delivered it: resending could
         // duplicate (and reorder), storing offline could hide it. Tell the sender.
-        if (unanswered > 0) void this.bounce(stanza, from, notAnswered());
-        // Every chosen resource vanished meanwhile: look again once.
-        else if (attempt === 0) void this.retryBare(stanza, from, to);
-        else void this.bounce(stanza, from, new StanzaError('service-unavailable'));
+        if (unanswered > 0) this.tell(stanza, from, notAnswered());
+        else if (unreachable > 0) this.tell(stanza, from, unreachableNode());
+        // Every chosen resource vanished meanwhile: look again without them
+        // (the registry may list them a while yet); with none left, offline storage.
+        else if (attempt + 1 < MAX_ATTEMPTS) this.after(bare, stanza, from, () => this.retryBare(stanza, from, to, attempt, lost));
+        else this.tell(stanza, from, new StanzaError('service-unavailable'));
       });
     }
   }
 
-  private async retryBare(stanza: Element, from: JID, to: JID): Promise<void> {
+  private async retryBare(stanza: Element, from: JID, to: JID, attempt: number, gone: ReadonlySet<string>): Promise<void> {
     const sessions = await this.cache.fresh(to.toBareString());
-    return this.messageToBare(stanza, from, to, sessions, 1);
+    return this.messageToBare(stanza, from, to, sessions, attempt + 1, gone);
   }
 
   /**
@@ -363,7 +427,8 @@ export class Router implements Routing {
 
   // --- addressed to a full JID ---------------------------------------------
 
-  private async toFull(stanza: Element, from: JID, to: JID, attempt: number): Promise<void> {
+  /** `gone`: sessions that already answered "gone" for this stanza. */
+  private async toFull(stanza: Element, from: JID, to: JID, attempt: number, gone: ReadonlySet<string> = NONE): Promise<void> {
     const bare = to.toBareString();
     // After a "gone" the resource is treated as absent (and the bare JID rules read the registry itself).
     const entry = attempt === 0 ? await this.cache.get(bare, to.resource) : null;
@@ -375,11 +440,12 @@ export class Router implements Routing {
       }
       const data = enc.encode(stanza.toString());
       this.deliver(stanza, data, bare, entry, (outcome) => {
-        if (outcome === 'gone') void this.toFull(stanza, from, to, attempt + 1);
+        if (outcome === 'gone') this.after(bare, stanza, from, () => this.toFull(stanza, from, to, attempt + 1, new Set([...gone, entry.sessionId])));
         // Not "no such resource" (§8.5.3.2): the session is registered, its node
         // did not answer (a bus reconnect). The sender learns it, rather than the
         // message going to the bare JID's handling (offline storage).
-        else if (outcome === 'unanswered') void this.bounce(stanza, from, notAnswered());
+        else if (outcome === 'unanswered') this.tell(stanza, from, notAnswered());
+        else if (outcome === 'unreachable') this.tell(stanza, from, unreachableNode());
       });
       return;
     }
@@ -391,7 +457,7 @@ export class Router implements Routing {
         if (type === 'groupchat') return this.bounce(stanza, from, new StanzaError('service-unavailable'));
         // normal/chat: treated as if addressed to the bare JID.
         if (!(await this.accountExists(to))) return this.bounce(stanza, from, new StanzaError('service-unavailable'));
-        return this.messageToBare(stanza, from, to.bare(), attempt === 0 ? await this.cache.list(bare) : await this.cache.fresh(bare), attempt);
+        return this.messageToBare(stanza, from, to.bare(), attempt === 0 ? await this.cache.list(bare) : await this.cache.fresh(bare), attempt, gone);
       case 'iq':
         if (type === 'result' || type === 'error') return;
         return this.bounce(stanza, from, new StanzaError('service-unavailable'));
@@ -423,31 +489,122 @@ export class Router implements Routing {
       done('delivered');
       return;
     }
-    const attempt = (retry: boolean) => {
-      const started = performance.now();
-      this.opts.bus.request(subject, data, { headers, timeoutMs: this.timeoutMs }).then(
-        (reply) => {
-          metrics.busLatency.observe({ op: 'deliver' }, (performance.now() - started) / 1000);
-          done((reply.headers[H.ack] as Ack | undefined) === 'gone' ? 'gone' : 'delivered');
-        },
-        (err: unknown) => {
-          if (retry && err instanceof NoRespondersError) {
-            // Right after a NATS restart the holder's subscription may not be
-            // back yet: look once more before declaring the session gone.
-            setTimeout(() => attempt(false), NO_RESPONDERS_RETRY_MS);
-            return;
-          }
-          if (err instanceof NoRespondersError) {
-            // Nobody holds the node's subject: the node is gone, and its sessions with it.
-            done('gone');
-            return;
-          }
-          this.opts.logger.warn({ err, bare, node: entry.node }, 'delivery not acknowledged');
-          done('unanswered');
-        },
-      );
-    };
-    attempt(true);
+    this.request(subject, data, headers, entry.node)
+      .then((outcome) => {
+        if (outcome === 'unanswered') this.opts.logger.warn({ bare, node: entry.node }, 'delivery not acknowledged');
+        done(outcome);
+      })
+      // `request` settles with an outcome and `done` runs its fallbacks through after/tell: only a defect gets here.
+      .catch((err: unknown) => this.opts.logger.error({ err, bare, node: entry.node }, 'delivery outcome not handled'));
+  }
+
+  /** One delivery request to `node`; what became of it. */
+  private async request(subject: string, data: Uint8Array, headers: Headers, node: string): Promise<Outcome> {
+    const first = await this.ask(subject, data, headers);
+    if (!(first instanceof NoRespondersError)) return first;
+    // Nobody holds the node's subject: it died, or (right after a NATS
+    // restart) its subscription is not back yet. Look once more, after a pause.
+    if (this.cache.isGone(node) || !(await this.nodeAlive(node))) return this.busSettled() ? 'gone' : 'unreachable';
+    const second = await this.ask(subject, data, headers);
+    return second instanceof NoRespondersError ? 'unreachable' : second;
+  }
+
+  /** A bus request to a c2s node; its outcome, or the "no responders" error to look into. */
+  private async ask(subject: string, data: Uint8Array, headers: Headers): Promise<Exclude<Outcome, 'unreachable'> | NoRespondersError> {
+    const started = performance.now();
+    let reply: BusMessage;
+    try {
+      reply = await this.opts.bus.request(subject, data, { headers, timeoutMs: this.timeoutMs });
+    } catch (err) {
+      if (err instanceof NoRespondersError) return err;
+      this.opts.logger.debug({ err, subject }, 'delivery request failed');
+      return 'unanswered';
+    }
+    this.opts.metrics.busLatency.observe({ op: 'deliver' }, (performance.now() - started) / 1000);
+    return (reply.headers[H.ack] as Ack | undefined) === 'gone' ? 'gone' : 'delivered';
+  }
+
+  /**
+   * Whether `node` holds its subject again after a pause. One look per node
+   * at a time, shared by every delivery that met its silence meanwhile (they
+   * go on in the order they asked). A node still silent once the bus has
+   * settled is marked dead: its sessions count as absent (session-cache.ts).
+   */
+  private nodeAlive(node: string): Promise<boolean> {
+    let look = this.looks.get(node);
+    if (!look) {
+      look = this.lookAt(node);
+      this.looks.set(node, look);
+    }
+    return look;
+  }
+
+  private async lookAt(node: string): Promise<boolean> {
+    try {
+      await new Promise((r) => setTimeout(r, NO_RESPONDERS_RETRY_MS));
+      // A request naming no session: a live node answers it 'gone' (delivery.ts).
+      await this.opts.bus.request(c2sSubject(node), EMPTY, { headers: { [H.origin]: this.opts.nodeId }, timeoutMs: this.timeoutMs });
+      return true;
+    } catch (err) {
+      if (!(err instanceof NoRespondersError)) return true; // someone holds the subject
+      if (this.busSettled()) {
+        this.opts.logger.warn({ node, forMs: this.deadNodeMs }, 'c2s node unreachable (no responders): its sessions count as gone');
+        this.cache.nodeGone(node, this.deadNodeMs);
+      }
+      return false;
+    } finally {
+      this.looks.delete(node);
+    }
+  }
+
+  /** Whether this process's bus has been connected long enough for "no responders" to mean a dead node. */
+  private busSettled(): boolean {
+    return Date.now() - this.busUpSince >= BUS_SETTLE_MS;
+  }
+
+  // --- late outcomes -------------------------------------------------------
+
+  /**
+   * Runs a fallback of a delivery to `bare` (`route` has long returned;
+   * nobody awaits it), after the fallbacks for `bare` before it. A failure —
+   * a registry or store error during an outage — becomes the sender's error
+   * and a log line (DESIGN.md invariant 7).
+   */
+  private after(bare: string, stanza: Element, from: JID, work: () => Promise<void>): void {
+    const run = (this.fallbacks.get(bare) ?? Promise.resolve())
+      .then(work)
+      .catch((err: unknown) => this.failedLate(stanza, from, err))
+      .then(() => {
+        if (this.fallbacks.get(bare) === run) this.fallbacks.delete(bare);
+      });
+    this.fallbacks.set(bare, run);
+  }
+
+  private failedLate(stanza: Element, from: JID, err: unknown): void {
+    if (err instanceof StanzaError) return this.tell(stanza, from, err);
+    this.opts.logger.warn({ err, to: stanza.attrs.to, kind: stanza.name, id: stanza.attrs.id }, 'routing failed after a delivery fallback');
+    this.tell(stanza, from, temporaryFailure());
+  }
+
+  /**
+   * Answers the sender of `stanza` with `err`, late. When the answer cannot
+   * be routed (the registry is out of reach), it goes straight to the
+   * sender's session if that is on this node; else it is logged.
+   */
+  private tell(stanza: Element, from: JID, err: StanzaError): void {
+    this.bounce(stanza, from, err).catch((routeErr: unknown) => {
+      const origin = this.origins.get(stanza);
+      try {
+        if (origin !== undefined && this.local && canReplyWithError(stanza)) {
+          const reply = errorReply(stanza, err);
+          reply.attrs.to = from.toString();
+          if (this.local.deliver(origin, enc.encode(reply.toString()))) return;
+        }
+      } catch (e) {
+        this.opts.logger.error({ err: e }, 'could not write an error to the sender\'s session');
+      }
+      this.opts.logger.error({ err: routeErr, to: from.toString(), id: stanza.attrs.id, condition: err.condition }, 'could not answer the sender: the error was not routed');
+    });
   }
 
   // --- server-handled iq ---------------------------------------------------
@@ -504,4 +661,14 @@ export class Router implements Routing {
 /** RFC 6120 §8.3.3.5, type 'wait': the holder of the session did not acknowledge the stanza. */
 function notAnswered(): StanzaError {
   return new StanzaError('internal-server-error', 'The recipient\'s connection manager did not answer in time; try again', { type: 'wait' });
+}
+
+/** RFC 6120 §8.3.3.19 with type 'wait' (§8.3.2): the recipient's connection manager is reconnecting to the bus. */
+function unreachableNode(): StanzaError {
+  return new StanzaError('service-unavailable', 'The recipient\'s connection manager is reconnecting; try again', { type: 'wait' });
+}
+
+/** RFC 6120 §8.3.3.5, type 'wait': a backend (registry, store) failed while routing. */
+function temporaryFailure(): StanzaError {
+  return new StanzaError('internal-server-error', 'Temporary failure; try again', { type: 'wait' });
 }

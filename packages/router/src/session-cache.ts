@@ -18,6 +18,15 @@
  * reads the registry again (`fresh`) before falling back; a decision that
  * no resource is available (offline storage, an error) is never taken on
  * cached data.
+ *
+ * Dead nodes: the registry lists a dead node's sessions until sm reaps them
+ * (up to `sm.nodeTtlMs` after its last heartbeat), but the router knows
+ * sooner — nobody holds the node's bus subject. `nodeGone` hides such a
+ * node's sessions from every answer, cached or fresh, so its users count as
+ * offline at once (RFC 6121 §8.5.2.2.1: messages go to offline storage).
+ * The mark ends when sm announces the node down (the registry no longer
+ * lists it), when a session binds on that node (it is alive: restarted with
+ * the same id), or after `forMs`.
  */
 import type { Bus, Subscription } from '@hyphae/bus';
 import type { SessionEntry, SessionStore } from '@hyphae/store';
@@ -25,6 +34,13 @@ import { EVENTS, decodeEvent, encodeEvent } from './delivery.js';
 
 export interface SessionChange {
   bare: string;
+  /** Set by a bind: the node that bound the session (so it is alive). */
+  node?: string;
+}
+
+/** The payload of EVENTS.nodeDown (sm, once it has removed the node's sessions). */
+interface NodeDown {
+  node?: string;
 }
 
 interface Entry {
@@ -42,6 +58,8 @@ export class SessionCache {
   /** Bumped by every invalidation of a bare JID (and all of them by `clear`). */
   private readonly generations = new Map<string, number>();
   private epoch = 0;
+  /** Nodes known dead (nobody holds their subject) → until when their sessions are hidden. */
+  private readonly deadNodes = new Map<string, number>();
   private readonly subs: Subscription[] = [];
   readonly counters: CacheCounters = { hits: 0, misses: 0 };
 
@@ -53,8 +71,16 @@ export class SessionCache {
   /** Listens for registry changes on the bus. */
   attach(bus: Bus): this {
     this.subs.push(
-      bus.subscribe(EVENTS.sessionChanged, (msg) => this.invalidate(decodeEvent<SessionChange>(msg.data).bare)),
-      bus.subscribe(EVENTS.nodeDown, () => this.clear()),
+      bus.subscribe(EVENTS.sessionChanged, (msg) => {
+        const change = decodeEvent<SessionChange>(msg.data);
+        if (change.node !== undefined) this.deadNodes.delete(change.node);
+        this.invalidate(change.bare);
+      }),
+      bus.subscribe(EVENTS.nodeDown, (msg) => {
+        const node = decodeEvent<NodeDown>(msg.data).node;
+        if (node !== undefined) this.deadNodes.delete(node);
+        this.clear();
+      }),
     );
     return this;
   }
@@ -65,6 +91,26 @@ export class SessionCache {
 
   private now(): number {
     return this.opts.now ? this.opts.now() : Date.now();
+  }
+
+  /** Hides the sessions of `node` for `forMs` (or until it is seen alive): nobody holds its subject. */
+  nodeGone(node: string, forMs: number): void {
+    this.deadNodes.set(node, this.now() + forMs);
+  }
+
+  /** Whether `node` is marked dead (see `nodeGone`). */
+  isGone(node: string): boolean {
+    const until = this.deadNodes.get(node);
+    if (until === undefined) return false;
+    if (until > this.now()) return true;
+    this.deadNodes.delete(node);
+    return false;
+  }
+
+  /** `sessions` without those of dead nodes (the same array when no node is marked). */
+  private alive(sessions: SessionEntry[]): SessionEntry[] {
+    if (this.deadNodes.size === 0) return sessions;
+    return sessions.some((s) => this.isGone(s.node)) ? sessions.filter((s) => !this.isGone(s.node)) : sessions;
   }
 
   /** The sessions of `bare`, from the cache when it holds them. */
@@ -82,7 +128,7 @@ export class SessionCache {
   /** The cached sessions of `bare` when the cache holds a current answer (no registry read, not counted). */
   peek(bare: string): SessionEntry[] | undefined {
     const e = this.entries.get(bare);
-    return e !== undefined && e.expires > this.now() ? e.sessions : undefined;
+    return e !== undefined && e.expires > this.now() ? this.alive(e.sessions) : undefined;
   }
 
   /** The cached sessions of `bare`, counting the lookup as a hit or a miss. */
@@ -92,7 +138,7 @@ export class SessionCache {
     if (hit) this.counters.hits++;
     else this.counters.misses++;
     this.opts.onLookup?.(hit);
-    return hit ? e.sessions : undefined;
+    return hit ? this.alive(e.sessions) : undefined;
   }
 
   /** Reads the registry (bypassing the cache) and caches the answer. */
@@ -104,7 +150,7 @@ export class SessionCache {
       if (this.entries.size >= this.opts.maxEntries) this.evict();
       this.entries.set(bare, { sessions, expires: this.now() + this.opts.ttlMs });
     }
-    return sessions;
+    return this.alive(sessions);
   }
 
   invalidate(bare: string): void {
@@ -146,11 +192,13 @@ export class SessionCache {
  * an older one, and nothing reads it from a cache (probes read the store).
  */
 export function announceSessionChanges(store: SessionStore, bus: Bus): SessionStore {
-  const announce = (bare: string): void => bus.publish(EVENTS.sessionChanged, encodeEvent({ bare } satisfies SessionChange));
+  const announce = (bare: string, node?: string): void =>
+    bus.publish(EVENTS.sessionChanged, encodeEvent((node === undefined ? { bare } : { bare, node }) satisfies SessionChange));
   return {
     async bind(bare, entry) {
       const replaced = await store.bind(bare, entry);
-      announce(bare);
+      // Only the node holding a session binds it: a bind shows that node alive.
+      announce(bare, entry.node);
       return replaced;
     },
     async unbind(bare, resource, sessionId) {
