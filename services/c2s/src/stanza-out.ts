@@ -59,7 +59,8 @@ async function dispatch(stream: OutboundStream, el: Element, jid: JID, session: 
       const hooked = rt.registry.runSync('stanza/out', { stanza: el, from: jid, session, routing: rt.router });
       if ((hooked instanceof Promise ? await hooked : hooked) === 'stop') return true;
     }
-    await rt.router.route(el, jid);
+    // The session as origin: a late error (after a delivery fallback) reaches it even when the registry cannot be read.
+    await rt.router.route(el, jid, entry.sessionId);
   } catch (err) {
     // A store or bus outage fails this stanza, not the stream: the sender
     // is told to retry (invariant 2: answered, never silently lost).
