@@ -20,8 +20,12 @@ export interface Queued {
   respond(result: S2sResult): void;
 }
 
-/** Bounces one stanza to its (local) sender through the router. */
-export async function bounce(ctx: S2sContext, data: Uint8Array, condition: StanzaErrorCondition, text?: string): Promise<void> {
+/**
+ * Bounces one stanza to its (local) sender through the router. Never
+ * rejects (callers do not wait for it): an error that cannot be routed (the
+ * session registry out of reach) is logged.
+ */
+export async function bounce(ctx: Pick<S2sContext, 'metrics' | 'router' | 'logger'>, data: Uint8Array, condition: StanzaErrorCondition, text?: string): Promise<void> {
   ctx.metrics.s2sBounced.inc({ condition });
   let stanza;
   try {
@@ -32,7 +36,11 @@ export async function bounce(ctx: S2sContext, data: Uint8Array, condition: Stanz
   if (!canReplyWithError(stanza)) return;
   const from = tryParseJid(String(stanza.attrs.from ?? ''));
   if (!from) return;
-  await ctx.router.bounce(stanza, from, new StanzaError(condition, text));
+  try {
+    await ctx.router.bounce(stanza, from, new StanzaError(condition, text));
+  } catch (err) {
+    ctx.logger.warn({ err, to: from.toString(), condition }, 's2s: could not bounce a stanza to its sender');
+  }
 }
 
 export class OutboundStream {
