@@ -8,7 +8,7 @@
  * reaps, and purging is idempotent, so a handover loses nothing.
  */
 import type { Bus } from '@hyphae/bus';
-import type { Stores } from '@hyphae/store';
+import { EpochWatch, type Stores } from '@hyphae/store';
 import type { Logger, Metrics } from '@hyphae/observability';
 import type { HyphaeConfig } from '@hyphae/config';
 import { EVENTS, encodeEvent, notifySessionEnded, UserActors, type SessionEvent } from '@hyphae/router';
@@ -47,6 +47,8 @@ export async function startSm(deps: SmDeps): Promise<SmService> {
    */
   let graceUntil = 0;
   let storeFailed = false;
+  /** A store that lost everything (a new epoch) has lost the registry: its nodes re-record it. */
+  const epochs = new EpochWatch(stores.coordination);
 
   const sweep = async (): Promise<number> => {
     try {
@@ -58,8 +60,17 @@ export async function startSm(deps: SmDeps): Promise<SmService> {
   };
 
   const sweepOnce = async (): Promise<number> => {
+    // The lease, like every key, may have vanished with the store: taking it
+    // again is the same call as renewing it.
     leader = await stores.sessions.lease(LEASE, holder, config.sm.nodeTtlMs);
+    const { epoch, reset } = await epochs.check();
+    if (reset) {
+      metrics.storeResets.inc();
+      storeFailed = true;
+      log.warn({ epoch: epoch.id, epochAgeMs: epoch.ageMs, leader }, 'registry reset detected (the store lost its live state): c2s nodes re-record their sessions on their next heartbeat');
+    }
     if (storeFailed) {
+      // A purge decided on what was read before the loss could remove sessions just re-recorded.
       storeFailed = false;
       graceUntil = now() + config.sm.nodeTtlMs;
       log.info({ graceMs: config.sm.nodeTtlMs }, 'store reachable again; reaping resumes after a grace period');

@@ -82,3 +82,35 @@ test('after a store outage, expired nodes get a grace period of one TTL before t
   await stores.close();
   await rm(dir, { recursive: true, force: true });
 });
+
+test('a store that lost its live state (a new epoch) is noticed and counted; reaping waits a TTL while the nodes re-record', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'hy-sm-'));
+  const stores = await openEmbeddedStores({ dir });
+  // The embedded store never loses its live state: stand in a Redis that came back empty.
+  const realEpoch = stores.coordination.epoch.bind(stores.coordination);
+  let lost = false;
+  stores.coordination.epoch = async () => (lost ? { id: 'after-the-loss', ageMs: 0, afterLoss: true, recovering: true } : realEpoch());
+  const bus = createMemoryBus();
+  let t = 1_000_000;
+  const config = { ...defaultConfig(), nodeId: 'sm-1', sm: { heartbeatIntervalMs: 60_000, nodeTtlMs: 200 } };
+  const logger = createLogger({ service: 'test', level: 'silent' });
+  const metrics = createMetrics({ service: 'test', node: 'sm-1', defaultMetrics: false });
+  const sm = await startSm({ config, bus, stores, logger, metrics, now: () => t });
+  await sm.sweep();
+  lost = true;
+  // A node heartbeated into the new store a moment ago and its beat has lapsed (it is busy re-recording).
+  await stores.sessions.heartbeat('c2s-1', 50);
+  await stores.sessions.bind('a@example.org', { resource: 'r', sessionId: 's1', node: 'c2s-1', priority: 0, available: true, boundAt: 0 });
+  await new Promise((r) => setTimeout(r, 100));
+  t = Date.now();
+  assert.equal(await sm.sweep(), 0, 'no purge right after the loss');
+  assert.equal((await stores.sessions.list('a@example.org')).length, 1);
+  assert.match(await metrics.registry.metrics(), /^hyphae_store_resets_total\{service="test",node="sm-1"\} 1$/m);
+  t += 250;
+  assert.equal(await sm.sweep(), 1, 'a node still silent a TTL later is reaped');
+  assert.match(await metrics.registry.metrics(), /^hyphae_store_resets_total\{service="test",node="sm-1"\} 1$/m, 'one loss, counted once');
+  await sm.stop();
+  await bus.close();
+  await stores.close();
+  await rm(dir, { recursive: true, force: true });
+});
