@@ -185,7 +185,7 @@ describe('startShardedService (memory bus, fake coordination)', () => {
       const ledger = new Ledger();
       const viewB = new CoordinationView(coord);
       const resets: string[] = [];
-      const onEpoch = (id: string) => async (reset: boolean, owned: number[]): Promise<void> => {
+      const onEpoch = (id: string) => async ({ reset, owned }: { reset: boolean; owned: number[] }): Promise<void> => {
         if (reset) resets.push(`${id}:${owned.length}`);
       };
       const a = await start('a', bus, coord, ledger, timing, undefined, { onEpoch: onEpoch('a') });

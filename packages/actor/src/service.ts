@@ -38,9 +38,10 @@ export interface ShardedServiceOptions {
    * before any lease is renewed or taken: `reset` when the store lost its
    * live state since the last round (Redis restarted empty or flushed) — the
    * service writes back there what it keeps in memory; `owned`, the shards
-   * served now. Bounded by the round's call timeout.
+   * served now. While `epoch.afterLoss` and `epoch.ageMs` < the lease TTL
+   * no instance takes a free shard. Bounded by the round's call timeout.
    */
-  onEpoch?: (reset: boolean, owned: number[]) => Promise<void>;
+  onEpoch?: (round: { reset: boolean; epoch: StoreEpoch; owned: number[] }) => Promise<void>;
 }
 
 export interface ShardedService {
@@ -359,7 +360,7 @@ export async function startShardedService(opts: ShardedServiceOptions): Promise<
     }
     if (opts.onEpoch) {
       try {
-        await withTimeout(opts.onEpoch(reset, owned()), callTimeout, 'onEpoch');
+        await withTimeout(opts.onEpoch({ reset, epoch, owned: owned() }), callTimeout, 'onEpoch');
       } catch (err) {
         logger.warn({ err, group, reset }, 'actor: onEpoch failed');
       }
