@@ -6,4 +6,5 @@ export { describeConfig } from './describe.js';
 export type { ConfigKeyDescription } from './describe.js';
 export { leaf } from './schema.js';
 export type { LeafMeta, ConfigSection } from './schema.js';
+export { isLoopbackHost } from './schema.js';
 export { moduleOptions } from './sections.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, defaultConfig, describeConfig, loadConfig, type DeepPartial, type HyphaeConfig } from './index.js';
+import { ConfigError, defaultConfig, describeConfig, isLoopbackHost, loadConfig, type DeepPartial, type HyphaeConfig } from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hyphae-config-'));
 let n = 0;
@@ -35,7 +35,7 @@ test('defaults', () => {
   assert.equal(c.natsUrl, null);
   assert.equal(c.redisUrl, null);
   assert.equal(c.log.level, 'info');
-  assert.deepEqual(c.http, { host: '127.0.0.1', port: 5280, adminToken: null });
+  assert.deepEqual(c.http, { host: '127.0.0.1', port: 5280, adminToken: null, adminHost: '127.0.0.1', adminPort: null, adminServerNames: [] });
   assert.deepEqual(c.admins, []);
   assert.equal(c.c2s.port, 5222);
   assert.equal(c.c2s.directTlsPort, 5223);
@@ -43,6 +43,10 @@ test('defaults', () => {
   assert.deepEqual(c.c2s.saslMechanisms, ['SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN']);
   assert.deepEqual(c.registration.allowlist, ['127.0.0.0/8', '::1/128']);
   assert.deepEqual(c.sm, { heartbeatIntervalMs: 1000, nodeTtlMs: 5000 });
+  // Forward-secret AEAD suites only, TLS 1.2 at least (issue 21, finding 8).
+  assert.equal(c.tls.minVersion, 'TLSv1.2');
+  assert.doesNotMatch(c.tls.ciphers, /(^|:)(AES|DHE-|ECDHE-[A-Z]+-AES\d+-SHA(:|$))/);
+  assert.equal(c.tls.handshakeTimeoutMs, 10_000);
   assert.match(c.nodeId, /^[A-Za-z0-9_-]+-\d+-[0-9a-f]{4}$/);
   assert.ok(c.nodeId.includes(`-${process.pid}-`));
 });
@@ -181,7 +185,7 @@ test('environment overrides of every type', () => {
   assert.equal(c.dataDir, '/var/lib/hyphae');
   assert.equal(c.natsUrl, 'nats://a:4222,nats://b:4222');
   assert.equal(c.redisUrl, 'redis://redis:6379/0');
-  assert.deepEqual(c.tls, { cert: '/tls/tls.crt', key: '/tls/tls.key' });
+  assert.deepEqual(c.tls, { ...defaultConfig().tls, cert: '/tls/tls.crt', key: '/tls/tls.key' });
   assert.equal(c.sm.nodeTtlMs, 10000);
 });
 
@@ -319,8 +323,19 @@ const BAD: Array<[string, { env?: Record<string, string>; overrides?: unknown; f
   ['s2s.idleTimeoutMs', { env: { HYPHAE_S2S__IDLE_TIMEOUT_MS: '5' } }],
   ['s2s.maxInboundPerDomain', { env: { HYPHAE_S2S__MAX_INBOUND_PER_DOMAIN: '0' } }],
   ['s2s.maxStanzasPerSecond', { env: { HYPHAE_S2S__MAX_STANZAS_PER_SECOND: '-2' } }],
+  ['s2s.maxConnectionsPerIp', { env: { HYPHAE_S2S__MAX_CONNECTIONS_PER_IP: '0' } }],
+  ['tls.minVersion', { env: { HYPHAE_TLS__MIN_VERSION: 'TLSv1.1' } }],
+  ['tls.ciphers', { env: { HYPHAE_TLS__CIPHERS: 'NOT-A-CIPHER' } }],
+  ['tls.handshakeTimeoutMs', { env: { HYPHAE_TLS__HANDSHAKE_TIMEOUT_MS: '50' } }],
   ['c2s.seeOtherHost', { env: { HYPHAE_C2S__SEE_OTHER_HOST: 'a b:5222' } }],
   ['http.adminToken', { env: { HYPHAE_HTTP__ADMIN_TOKEN: 'short' } }],
+  ['http.adminHost', { overrides: { http: { adminHost: '' } } }],
+  ['http.adminPort', { env: { HYPHAE_HTTP__ADMIN_PORT: '70000' } }],
+  ['http.adminServerNames', { overrides: { http: { adminServerNames: ['not a name'] } } }],
+  ['registration.maxAttemptsPerStream', { env: { HYPHAE_REGISTRATION__MAX_ATTEMPTS_PER_STREAM: '0' } }],
+  ['s2s.refusePrivateAddresses', { env: { HYPHAE_S2S__REFUSE_PRIVATE_ADDRESSES: 'maybe' } }],
+  ['s2s.allowedAddresses', { overrides: { s2s: { allowedAddresses: ['10.0.0.0/33'] } } }],
+  ['s2s.allowIpLiteralDomains', { env: { HYPHAE_S2S__ALLOW_IP_LITERAL_DOMAINS: 'sure' } }],
   ['admins', { env: { HYPHAE_ADMINS: 'alice' } }],
   ['muc.subdomain', { env: { HYPHAE_MUC__SUBDOMAIN: 'con.ference' } }],
   ['muc.shards', { env: { HYPHAE_MUC__SHARDS: '5000' } }],
@@ -366,6 +381,22 @@ test('several problems are all reported; key is the first', () => {
   assert.ok(e.message.includes('c2s.port') && e.message.includes('http.port'));
 });
 
+test('http.adminToken is required when the admin API would listen on a non-loopback address', () => {
+  let e = configError(() => loadConfig({ file: null, env: { HYPHAE_HTTP__HOST: '0.0.0.0' } }));
+  assert.equal(e.key, 'http.adminToken');
+  assert.match(e.message, /0\.0\.0\.0 \(http\.host\), which is not loopback/);
+  e = configError(() => loadConfig({ file: null, env: { HYPHAE_HTTP__ADMIN_PORT: '5281', HYPHAE_HTTP__ADMIN_HOST: '::' } }));
+  assert.equal(e.key, 'http.adminToken');
+  assert.match(e.message, /http\.adminHost/);
+  // Metrics on every interface, the admin API on its own loopback listener (the chart's and compose's layout).
+  const split = loadConfig({ file: null, env: { HYPHAE_HTTP__HOST: '0.0.0.0', HYPHAE_HTTP__ADMIN_PORT: '5281' } });
+  assert.deepEqual([split.http.adminHost, split.http.adminPort, split.http.adminToken], ['127.0.0.1', 5281, null]);
+  loadConfig({ file: null, env: { HYPHAE_HTTP__HOST: '0.0.0.0', HYPHAE_HTTP__ADMIN_TOKEN: 'a-token-of-16-chars' } });
+  loadConfig({ file: null, env: {}, overrides: { http: { host: '::', port: null } } }); // no listener, no API
+  for (const h of ['127.0.0.1', '127.9.9.9', '::1', '[::1]', '0:0:0:0:0:0:0:1', 'localhost', 'LocalHost', '::ffff:127.0.0.1']) assert.equal(isLoopbackHost(h), true, h);
+  for (const h of ['0.0.0.0', '::', '10.0.0.1', '::ffff:10.0.0.1', 'example.org', 'localhost.example.org', '128.0.0.1']) assert.equal(isLoopbackHost(h), false, h);
+});
+
 test('IPv6 literals and IP domains are accepted', () => {
   const c = loadConfig({ file: null, env: { HYPHAE_DOMAINS: 'localhost,127.0.0.1,[::1],bücher.example' } });
   assert.deepEqual(c.domains, ['localhost', '127.0.0.1', '[::1]', 'bücher.example']);
@@ -373,7 +404,7 @@ test('IPv6 literals and IP domains are accepted', () => {
 
 test('describeConfig lists every key with type, default, doc and env', () => {
   const rows = describeConfig();
-  assert.equal(rows.length, 84);
+  assert.equal(rows.length, 95);
   const byKey = new Map(rows.map((r) => [r.key, r]));
   assert.deepEqual(byKey.get('c2s.port'), {
     key: 'c2s.port',

@@ -59,7 +59,7 @@ export function defaultConfig(sections: readonly ConfigSection[] = []): HyphaeCo
     natsUrl: null,
     redisUrl: null,
     log: { level: 'info' },
-    http: { host: '127.0.0.1', port: 5280, adminToken: null },
+    http: { host: '127.0.0.1', port: 5280, adminToken: null, adminHost: '127.0.0.1', adminPort: null, adminServerNames: [] },
     admins: [],
     tls: { cert: null, key: null },
     c2s: {
@@ -79,7 +79,7 @@ export function defaultConfig(sections: readonly ConfigSection[] = []): HyphaeCo
       drainGraceMs: 2000,
       seeOtherHost: null,
     },
-    registration: { open: true, maxPerIp: 5, windowSeconds: 3600, allowlist: ['127.0.0.0/8', '::1/128'] },
+    registration: { open: true, maxPerIp: 5, windowSeconds: 3600, allowlist: ['127.0.0.0/8', '::1/128'], maxAttemptsPerStream: 5 },
     sm: { heartbeatIntervalMs: 1000, nodeTtlMs: 5000 },
     roster: { shards: 64, maxItems: 1000, maxNameLength: 1023, offlineCap: 1000, leaseTtlMs: 5000 },
     muc: {
@@ -131,6 +131,9 @@ export function defaultConfig(sections: readonly ConfigSection[] = []): HyphaeCo
       idleTimeoutMs: 600_000,
       maxInboundPerDomain: 16,
       maxStanzasPerSecond: 500,
+      refusePrivateAddresses: true,
+      allowedAddresses: [],
+      allowIpLiteralDomains: false,
     },
     modules: moduleDefaults(sections),
   };

@@ -101,6 +101,21 @@ function isRedisUrl(value: string): boolean {
   }
 }
 
+/**
+ * Whether a listen address only accepts connections from this host:
+ * 127.0.0.0/8, ::1 (IPv4-mapped too) or the name localhost. The wildcards
+ * (0.0.0.0, ::) and every other address are not.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1');
+  if (h === 'localhost') return true;
+  const loopback = new BlockList();
+  loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+  loopback.addAddress('::1', 'ipv6');
+  const family = isIP(h);
+  return family !== 0 && loopback.check(h, family === 4 ? 'ipv4' : 'ipv6');
+}
+
 const host = (doc: string) =>
   leaf(z.string().trim().min(1), { doc, expect: 'a non-empty host name or IP address to listen on' });
 
@@ -218,6 +233,10 @@ const registrationSchema = z.strictObject({
   allowlist: leaf(z.array(z.string().trim().refine(isIpOrCidr, { message: 'not an IP address or CIDR range' })), {
     doc: 'IPs or CIDR ranges exempt from the rate limit.',
     expect: "a list of IP addresses or CIDR ranges such as '10.0.0.0/8' or '::1/128'",
+  }),
+  maxAttemptsPerStream: leaf(int(1, 1000), {
+    doc: 'Registration submissions one stream may make (checked before any password hashing); past it, <policy-violation/> and the stream is closed.',
+    expect: 'an integer from 1 to 1000',
   }),
 });
 
@@ -457,6 +476,18 @@ const s2sSchema = z.strictObject({
     doc: 'Stanzas per second one inbound stream may send (bursts of twice that; reading pauses past it); 0: unlimited.',
     expect: 'an integer from 0 to 1000000 (0 means unlimited)',
   }),
+  refusePrivateAddresses: leaf(z.boolean(), {
+    doc: 'Refuse outbound connections to private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) as well as to loopback, link-local, multicast and reserved ones, which are always refused.',
+    expect: 'true or false',
+  }),
+  allowedAddresses: leaf(z.array(z.string().trim().refine(isIpOrCidr, { message: 'not an IP address or CIDR range' })), {
+    doc: 'IPs or CIDR ranges outbound connections may reach although they would be refused (a private federation; tests on 127.0.0.0/8). Static routes are never filtered.',
+    expect: "a list of IP addresses or CIDR ranges such as '10.1.0.0/16'",
+  }),
+  allowIpLiteralDomains: leaf(z.boolean(), {
+    doc: 'Federate with IP-literal domains (user@192.0.2.1, user@[2001:db8::1]); off, stanzas to them get <remote-server-not-found/>.',
+    expect: 'true or false',
+  }),
 });
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -497,17 +528,41 @@ export const configSchema = z.strictObject({
       envAliases: ['HYPHAE_LOG_LEVEL'],
     }),
   }),
-  http: z.strictObject({
-    host: host('Address of the metrics and health endpoints.'),
-    port: leaf(int(0, 65535).nullable(), {
-      doc: 'Metrics and health endpoints; port 0 picks a free port, null disables.',
-      expect: `${portExpect}, or null to disable`,
+  http: z
+    .strictObject({
+      host: host('Address of the metrics and health endpoints.'),
+      port: leaf(int(0, 65535).nullable(), {
+        doc: 'Metrics and health endpoints; port 0 picks a free port, null disables.',
+        expect: `${portExpect}, or null to disable`,
+      }),
+      adminToken: leaf(z.string().min(16).nullable(), {
+        doc: 'Bearer token for the admin HTTP API (hyphae user …, hyphae status); required when the API listens on a non-loopback address. Null: loopback clients only.',
+        expect: 'a string of at least 16 characters, or null',
+      }),
+      adminHost: host('Address of the admin API when it has its own port (http.adminPort).'),
+      adminPort: leaf(int(0, 65535).nullable(), {
+        doc: 'The admin API on a listener of its own at http.adminHost (metrics and health stay on http.port); null: served on http.port.',
+        expect: `${portExpect}, or null to serve it on http.port`,
+      }),
+      adminServerNames: leaf(z.array(z.string().trim().toLowerCase().refine(isDomain, { message: 'not a valid host name' })), {
+        doc: 'Host names the admin API may be called by (Host header), besides localhost and IP addresses; any other is refused (DNS rebinding).',
+        expect: "a list of host names, e.g. 'hyphae-sm.xmpp.svc'",
+      }),
+    })
+    .superRefine((v, ctx) => {
+      // Without a token the API trusts whoever can connect to it: only loopback may listen so.
+      const adminHost = v.adminPort !== null ? v.adminHost : v.port !== null ? v.host : null;
+      if (adminHost !== null && v.adminToken === null && !isLoopbackHost(adminHost)) {
+        const related = v.adminPort !== null ? 'http.adminHost' : 'http.host';
+        ctx.addIssue({
+          code: 'custom',
+          params: crossField(related),
+          path: ['adminToken'],
+          input: null,
+          message: `http.adminToken is required: the admin API would listen on ${adminHost} (${related}), which is not loopback; set a token of at least 16 characters, or give the admin API a loopback listener (http.adminHost 127.0.0.1 with http.adminPort)`,
+        });
+      }
     }),
-    adminToken: leaf(z.string().min(16).nullable(), {
-      doc: 'Bearer token for the admin HTTP API (hyphae user …, hyphae status). Null: the admin API answers loopback clients only.',
-      expect: 'a string of at least 16 characters, or null',
-    }),
-  }),
   admins: leaf(z.array(z.string().trim().toLowerCase().regex(/^[^@/\s]+@[^@/\s]+$/)), {
     doc: 'Bare JIDs allowed to run the XEP-0133 service administration commands (XEP-0050 ad-hoc).',
     expect: 'a list of bare JIDs (user@domain)',

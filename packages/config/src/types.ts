@@ -42,6 +42,8 @@ export interface RegistrationConfig {
   windowSeconds: number;
   /** IPs or CIDR ranges exempt from the rate limit. */
   allowlist: string[];
+  /** Registration submissions one stream may make; past it, <policy-violation/> and the stream is closed. */
+  maxAttemptsPerStream: number;
 }
 
 export interface SmConfig {
@@ -157,6 +159,12 @@ export interface S2sConfig {
   maxInboundPerDomain: number;
   /** Stanzas per second one inbound stream may send (bursts of twice that); 0: unlimited. */
   maxStanzasPerSecond: number;
+  /** Outbound connections to private addresses (RFC 1918, CGNAT, IPv6 unique local) are refused. */
+  refusePrivateAddresses: boolean;
+  /** IPs or CIDR ranges outbound connections may reach although refused otherwise (loopback, private…). */
+  allowedAddresses: string[];
+  /** Federate with IP-literal domains (user@192.0.2.1); off, they get <remote-server-not-found/>. */
+  allowIpLiteralDomains: boolean;
 }
 
 export interface ExtDiscoConfig {
@@ -181,7 +189,17 @@ export interface HyphaeConfig {
   redisUrl: string | null;
   log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
   /** Metrics and health endpoints; port 0 picks a free port, null disables. */
-  http: { host: string; port: number | null; adminToken: string | null };
+  http: {
+    host: string;
+    port: number | null;
+    adminToken: string | null;
+    /** Address of the admin API's own listener (with adminPort). */
+    adminHost: string;
+    /** The admin API's own port; null: it is served on the http port. */
+    adminPort: number | null;
+    /** Host names (Host header) the admin API answers to, besides loopback names and IP addresses. */
+    adminServerNames: string[];
+  };
   /** Bare JIDs allowed to run the XEP-0133 service administration commands. */
   admins: string[];
   tls: TlsConfig;
