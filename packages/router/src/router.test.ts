@@ -512,3 +512,54 @@ describe('a dead node: its users count as offline (RFC 6121 §8.5.2.2.1)', () =>
     assert.deepEqual(stored, []);
   });
 });
+
+describe('while the registry is being re-recorded (the store lost it)', () => {
+  /** The store reports a loss `ms` long (StoreEpoch.recovering), as after Redis came back empty. */
+  function recoveringFor(ms: number): void {
+    const until = Date.now() + ms;
+    const real = w.stores.coordination.epoch.bind(w.stores.coordination);
+    w.stores.coordination.epoch = async () => {
+      const e = await real();
+      const recovering = Date.now() < until;
+      return { ...e, afterLoss: true, recovering };
+    };
+  }
+
+  test('a message to a session not re-recorded yet waits for it, then is delivered (not stored offline, not bounced)', async () => {
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    recoveringFor(2_000);
+    const routed = w.router.route(parse("<message from='alice@example.org/phone' to='bob@example.org/desk' type='chat' id='m1'><body>hi</body></message>"), alice);
+    await new Promise((r) => setTimeout(r, 400));
+    const b = await bindSession('bob@example.org', 'desk', 'node-b'); // node-b's heartbeat re-records it
+    await routed;
+    await settle();
+    assert.deepEqual(got(w.remote, b).map((e) => e.attrs.id), ['m1']);
+    assert.deepEqual(got(w.local, a), [], 'no error to the sender');
+  });
+
+  test('a message to a bare JID waits for an available resource too', async () => {
+    await bindSession('alice@example.org', 'phone', 'node-a');
+    recoveringFor(2_000);
+    const routed = w.router.route(parse("<message from='alice@example.org/phone' to='bob@example.org' type='chat' id='m2'><body>hi</body></message>"), alice);
+    await new Promise((r) => setTimeout(r, 400));
+    const b = await bindSession('bob@example.org', 'desk', 'node-b');
+    await routed;
+    await settle();
+    assert.deepEqual(got(w.remote, b).map((e) => e.attrs.id), ['m2']);
+  });
+
+  test('the error for a recipient that never comes back is answered once the window closes, and reaches a sender re-recorded meanwhile', async () => {
+    recoveringFor(800);
+    const started = Date.now();
+    // alice's own session is not back yet either.
+    const routed = w.router.route(parse("<iq from='alice@example.org/phone' to='bob@example.org/gone' type='get' id='q1'><ping xmlns='urn:xmpp:ping'/></iq>"), alice);
+    await new Promise((r) => setTimeout(r, 300));
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    await routed;
+    await settle();
+    const [err] = got(w.local, a);
+    assert.equal(err?.attrs.type, 'error');
+    assert.equal(err?.getChild('error')?.getChild('service-unavailable') !== undefined, true, err?.toString());
+    assert.ok(Date.now() - started >= 700, 'answered once the recovery window was over');
+  });
+});

@@ -74,6 +74,8 @@ const BUS_SETTLE_MS = 10_000;
 /** The bare JID rules are tried at most this many times (a cached answer, then fresh ones). */
 const MAX_ATTEMPTS = 3;
 const NONE: ReadonlySet<string> = new Set();
+/** While the registry is being re-recorded after a loss of the store, a miss is looked up again this often. */
+const RECOVERY_RETRY_MS = 200;
 const EMPTY = new Uint8Array(0);
 
 /**
@@ -335,6 +337,11 @@ export class Router implements Routing {
       if (type === 'headline') return;
       // Never store offline (or refuse) on a cached answer: read the registry itself.
       if (attempt === 0) return this.retryBare(stanza, from, to, attempt, gone);
+      const back = await this.whileRecovering(async () => {
+        const again = await this.cache.fresh(to.toBareString());
+        return again.some((s) => s.available && s.priority >= 0 && !gone.has(s.sessionId)) ? again : null;
+      });
+      if (back) return this.messageToBare(stanza, from, to, back, attempt, gone);
       return this.offline(stanza, from, to);
     }
     const bare = to.toBareString();
@@ -431,7 +438,10 @@ export class Router implements Routing {
   private async toFull(stanza: Element, from: JID, to: JID, attempt: number, gone: ReadonlySet<string> = NONE): Promise<void> {
     const bare = to.toBareString();
     // After a "gone" the resource is treated as absent (and the bare JID rules read the registry itself).
-    const entry = attempt === 0 ? await this.cache.get(bare, to.resource) : null;
+    let entry = attempt === 0 ? await this.cache.get(bare, to.resource) : null;
+    if (!entry && attempt === 0 && stanza.name !== 'presence') {
+      entry = await this.whileRecovering(async () => (await this.cache.fresh(bare)).find((s) => s.resource === to.resource) ?? null);
+    }
     if (entry) {
       if (stanza.name === 'message' && this.registry.has('message/deliver')) {
         const event = { stanza, from, to: to.bare(), targets: [entry], sessions: await this.cache.list(bare), routing: this };
@@ -464,6 +474,23 @@ export class Router implements Routing {
       default:
         return; // presence to an unavailable resource is dropped (§8.5.3.2.3)
     }
+  }
+
+  /**
+   * After the store lost the registry (Redis came back without its data),
+   * every c2s node re-records its sessions on its next heartbeat; until
+   * then (StoreEpoch.recovering) a miss proves nothing. Looks again every
+   * RECOVERY_RETRY_MS until `find` finds it, or null once the recovery
+   * window is over and the usual rules apply. The sender's later stanzas
+   * wait behind this one, so their order holds. One epoch read per miss.
+   */
+  private async whileRecovering<T>(find: () => Promise<T | null>): Promise<T | null> {
+    while ((await this.opts.stores.coordination.epoch()).recovering) {
+      await new Promise((r) => setTimeout(r, RECOVERY_RETRY_MS));
+      const found = await find();
+      if (found !== null) return found;
+    }
+    return null;
   }
 
   // --- delivery ------------------------------------------------------------
