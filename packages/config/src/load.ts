@@ -11,7 +11,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { closestKey, hint, readEnv } from './env.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
-import { configLeaves, configSchema, type ConfigSection, type CrossFieldParams } from './schema.js';
+import { FORWARD_SECRET_CIPHERS, configLeaves, configSchema, type ConfigSection, type CrossFieldParams } from './schema.js';
 import { moduleDefaults, modulesSchema } from './sections.js';
 import type { HyphaeConfig } from './types.js';
 
@@ -61,7 +61,7 @@ export function defaultConfig(sections: readonly ConfigSection[] = []): HyphaeCo
     log: { level: 'info' },
     http: { host: '127.0.0.1', port: 5280, adminToken: null, adminHost: '127.0.0.1', adminPort: null, adminServerNames: [] },
     admins: [],
-    tls: { cert: null, key: null },
+    tls: { cert: null, key: null, minVersion: 'TLSv1.2', ciphers: FORWARD_SECRET_CIPHERS, handshakeTimeoutMs: 10_000 },
     c2s: {
       host: '127.0.0.1',
       port: 5222,
@@ -131,6 +131,7 @@ export function defaultConfig(sections: readonly ConfigSection[] = []): HyphaeCo
       idleTimeoutMs: 600_000,
       maxInboundPerDomain: 16,
       maxStanzasPerSecond: 500,
+      maxConnectionsPerIp: 100,
       refusePrivateAddresses: true,
       allowedAddresses: [],
       allowIpLiteralDomains: false,

@@ -8,6 +8,7 @@
  * sections in use as a parameter.
  */
 import { BlockList, isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import { z } from 'zod';
 import type { HyphaeConfig } from './types.js';
 
@@ -119,6 +120,36 @@ export function isLoopbackHost(host: string): boolean {
 const host = (doc: string) =>
   leaf(z.string().trim().min(1), { doc, expect: 'a non-empty host name or IP address to listen on' });
 
+/**
+ * The default of tls.ciphers: forward-secret AEAD suites only, as Prosody's
+ * default and RFC 9325 §4.2 recommend — the TLS 1.3 suites, and for TLS 1.2
+ * ECDHE with AES-GCM or ChaCha20-Poly1305; no static-RSA key exchange (no
+ * forward secrecy), no CBC with SHA-1, no finite-field DHE.
+ */
+export const FORWARD_SECRET_CIPHERS = [
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'TLS_AES_128_GCM_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+/** Whether OpenSSL takes this cipher list (the same check the listeners' SecureContext makes at start). */
+function isCipherList(value: string): boolean {
+  try {
+    createSecureContext({ ciphers: value });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+
 const tlsSchema = z
   .strictObject({
     cert: leaf(z.string().min(1).nullable(), {
@@ -128,6 +159,18 @@ const tlsSchema = z
     key: leaf(z.string().min(1).nullable(), {
       doc: 'PEM private key file for `cert`.',
       expect: 'a file path or null',
+    }),
+    minVersion: leaf(z.enum(TLS_VERSIONS), {
+      doc: 'Oldest TLS version accepted (c2s, s2s) and offered (s2s outbound).',
+      expect: `one of ${TLS_VERSIONS.join(', ')}`,
+    }),
+    ciphers: leaf(z.string().trim().min(1).refine(isCipherList, { message: 'OpenSSL matches no cipher in this list' }), {
+      doc: 'OpenSSL cipher list for every TLS listener and outbound connection, TLS 1.3 suites by their TLS_ names. The default allows forward-secret AEAD suites only (ECDHE with AES-GCM or ChaCha20-Poly1305, and the TLS 1.3 suites).',
+      expect: "an OpenSSL cipher list such as 'ECDHE-RSA-AES128-GCM-SHA256:TLS_AES_128_GCM_SHA256'",
+    }),
+    handshakeTimeoutMs: leaf(int(100, 600_000), {
+      doc: 'A connection whose TLS handshake (direct TLS or STARTTLS, c2s and s2s) has not finished this long after it began is closed.',
+      expect: 'milliseconds, an integer from 100 to 600000',
     }),
   })
   .superRefine((v, ctx) => {
@@ -177,7 +220,7 @@ const c2sSchema = z
       expect: 'a whole number of seconds from 1 to 3600',
     }),
     maxConnectionsPerIp: leaf(int(1, 1_000_000), {
-      doc: 'Concurrent connections from one IP address.',
+      doc: 'Concurrent connections from one IP address, counted from accept (before TLS); more are refused.',
       expect: 'an integer from 1 to 1000000',
     }),
     drainGraceMs: leaf(int(0, 3_600_000), {
@@ -475,6 +518,10 @@ const s2sSchema = z.strictObject({
   maxStanzasPerSecond: leaf(int(0, 1_000_000), {
     doc: 'Stanzas per second one inbound stream may send (bursts of twice that; reading pauses past it); 0: unlimited.',
     expect: 'an integer from 0 to 1000000 (0 means unlimited)',
+  }),
+  maxConnectionsPerIp: leaf(int(1, 1_000_000), {
+    doc: 'Concurrent inbound server-to-server connections from one IP address, counted from accept (before TLS); more are refused.',
+    expect: 'an integer from 1 to 1000000',
   }),
   refusePrivateAddresses: leaf(z.boolean(), {
     doc: 'Refuse outbound connections to private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) as well as to loopback, link-local, multicast and reserved ones, which are always refused.',

@@ -2,6 +2,12 @@ export interface TlsConfig {
   /** PEM certificate chain file; with `key`. When both are null a self-signed pair is generated into dataDir. */
   cert: string | null;
   key: string | null;
+  /** Oldest TLS version accepted or offered, on every listener and outbound connection. */
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** OpenSSL cipher list (TLS 1.3 suites by their TLS_ names); default: forward-secret AEAD suites only. */
+  ciphers: string;
+  /** A connection whose TLS handshake (direct TLS or STARTTLS) has not finished this long after it began is closed. */
+  handshakeTimeoutMs: number;
 }
 
 export interface C2sConfig {
@@ -20,7 +26,7 @@ export interface C2sConfig {
   idleTimeoutSeconds: number;
   /** Close streams not authenticated this long after connecting. */
   authTimeoutSeconds: number;
-  /** Concurrent connections from one IP address. */
+  /** Concurrent connections from one IP address, counted from accept (before TLS). */
   maxConnectionsPerIp: number;
   /** Inbound bytes per second per connection (burst: two seconds' worth); 0 = unlimited. */
   maxBytesPerSecond: number;
@@ -159,6 +165,8 @@ export interface S2sConfig {
   maxInboundPerDomain: number;
   /** Stanzas per second one inbound stream may send (bursts of twice that); 0: unlimited. */
   maxStanzasPerSecond: number;
+  /** Concurrent inbound connections from one IP address, counted from accept (before TLS). */
+  maxConnectionsPerIp: number;
   /** Outbound connections to private addresses (RFC 1918, CGNAT, IPv6 unique local) are refused. */
   refusePrivateAddresses: boolean;
   /** IPs or CIDR ranges outbound connections may reach although refused otherwise (loopback, private…). */

@@ -10,6 +10,10 @@ export interface Metrics {
   registry: Registry;
   /** Open client connections by transport ('tcp', 'tls', 'websocket'). */
   connections: Gauge<'transport'>;
+  /** Connections refused at accept, by listener ('c2s', 'c2s-tls', 's2s', 's2s-tls') and reason ('per-ip-limit'). */
+  connectionsRefused: Counter<'listener' | 'reason'>;
+  /** TLS handshakes that timed out or failed, by listener ('c2s-tls', 'c2s-starttls', 's2s-tls', 's2s-starttls') and reason ('timeout', 'error'). */
+  tlsHandshakeFailures: Counter<'listener' | 'reason'>;
   /** SASL authentication attempts: result 'ok'|'failed', mechanism as negotiated. */
   logins: Counter<'result' | 'mechanism'>;
   /** Stanzas by direction ('in'|'out') and kind ('message'|'presence'|'iq'). */
@@ -111,6 +115,18 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       name: 'hyphae_c2s_connections',
       help: 'Open client connections',
       labelNames: ['transport'] as const,
+      registers,
+    }),
+    connectionsRefused: new Counter({
+      name: 'hyphae_connections_refused_total',
+      help: 'Connections refused at accept, by listener and reason',
+      labelNames: ['listener', 'reason'] as const,
+      registers,
+    }),
+    tlsHandshakeFailures: new Counter({
+      name: 'hyphae_tls_handshake_failures_total',
+      help: 'TLS handshakes that timed out or failed, by listener and reason',
+      labelNames: ['listener', 'reason'] as const,
       registers,
     }),
     logins: new Counter({

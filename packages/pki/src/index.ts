@@ -10,3 +10,7 @@ export {
   createTestCa, issueServerCert,
   type TestCa, type EkuName, type IssueServerCertOptions, type IssuedCert,
 } from './testca.js';
+export {
+  tlsPolicyOptions, guardHandshake,
+  type TlsPolicy, type HandshakeFailure,
+} from './tls-policy.js';
