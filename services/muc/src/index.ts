@@ -9,10 +9,10 @@
 import { parse } from 'ltx';
 import { JID, decodeToken, tryParseJid } from '@hyphae/jid';
 import type { Bus, BusMessage } from '@hyphae/bus';
-import type { Stores } from '@hyphae/store';
+import type { StoreEpoch, Stores } from '@hyphae/store';
 import type { HyphaeConfig } from '@hyphae/config';
 import type { Logger, Metrics } from '@hyphae/observability';
-import { KeyedMailbox, shardOf, startShardedService } from '@hyphae/actor';
+import { KeyedMailbox, actorSubject, shardOf, startShardedService, type ShardedService } from '@hyphae/actor';
 import { MUC_SUBJECT_PREFIX, Router, UserActors, componentsFor, remoteFor, subdomainsOf } from '@hyphae/router';
 import type { ModuleRegistry } from '@hyphae/module-api';
 import { StanzaError } from '@hyphae/stanza';
@@ -74,6 +74,13 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
 
   /** Rooms of the shards this instance owns, loaded once per ownership. */
   const cache = new Map<string, Room>();
+  /**
+   * Rooms of shards that left this instance since the last coordination
+   * round. After a handover the store has them; but a shard dropped because
+   * its lease could not be renewed (the store was down) may come back from
+   * a store that lost everything, and then these are the only copy.
+   */
+  const parked = new Map<string, Room>();
 
   /** Loads a room on first use after taking its shard: occupants whose session is gone are dropped. */
   const load = async (jid: JID): Promise<Room | null> => {
@@ -83,7 +90,9 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
     const stored = await stores.rooms.load(bare);
     if (!stored) return null;
     let room: Room | null = Room.fromStore(jid, stored, ctx.limits);
-    room = await dropGhosts(ctx, room);
+    // Right after the store lost everything, a session missing from the
+    // registry may just not be re-recorded yet: no ghost hunt then.
+    if (!(await stores.coordination.epoch()).recovering) room = await dropGhosts(ctx, room);
     if (room) cache.set(bare, room);
     return room;
   };
@@ -127,7 +136,63 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
     return n;
   };
 
-  const service = await startShardedService({
+  /**
+   * The store lost its live state (a new epoch: Redis came back without its
+   * data), rooms and occupants included. Rooms held here are written back
+   * in their own mailbox (after the stanza being handled, before the next);
+   * rooms of shards dropped during the outage are written back if nobody
+   * serves their shard yet — no instance takes a shard while the new epoch
+   * is younger than a lease TTL — and the store has not got them again.
+   * Persistent rooms nobody held in memory are lost with the store: they are
+   * durable data, which a store that can lose everything cannot keep.
+   */
+  const writeBack = async ({ reset, epoch }: { reset: boolean; epoch: StoreEpoch }): Promise<void> => {
+    const orphans = [...parked.values()];
+    parked.clear();
+    if (!reset) return;
+    metrics.storeResets.inc();
+    const started = performance.now();
+    const held = [...cache.values()];
+    let restored = 0;
+    for (const room of orphans) {
+      if (cache.has(room.bare) || epoch.ageMs >= mucConfig.leaseTtlMs) continue;
+      const shard = shardOf(room.bare, mucConfig.shards);
+      try {
+        const [holder] = await stores.coordination.holders([`muc:shard:${shard}`]);
+        if (holder !== null || (await stores.rooms.load(room.bare)) !== null) continue;
+        await room.rewrite(stores.rooms);
+        restored++;
+      } catch (err) {
+        logger.warn({ err, room: room.bare }, 'could not write back a room after the store lost it');
+      }
+    }
+    // Not awaited here: a room's mailbox may be busy, and the lease round must go on.
+    void Promise.all(held.map(async (room) => {
+      const shard = shardOf(room.bare, mucConfig.shards);
+      const key = actorSubject(MUC_SUBJECT_PREFIX, mucConfig.shards, room.jid.domain, room.jid.local);
+      try {
+        // The mailbox's room is the cache's (a handler may have replaced or closed it meanwhile).
+        const ran = await service?.runInMailbox(shard, key, async () => {
+          const current = cache.get(room.bare);
+          if (current) await current.rewrite(stores.rooms);
+        });
+        return ran === true ? 1 : 0;
+      } catch (err) {
+        logger.warn({ err, room: room.bare }, 'could not write back a room after the store lost it');
+        return 0;
+      }
+    })).then((done) => {
+      const n = restored + done.reduce<number>((a, b) => a + b, 0);
+      metrics.reRecorded.inc({ kind: 'rooms' }, n);
+      logger.warn(
+        { rooms: n, held: held.length, orphans: orphans.length, ms: Math.round(performance.now() - started), epoch: epoch.id },
+        `store reset detected; re-recorded ${n} rooms in ${Math.round(performance.now() - started)} ms`,
+      );
+    });
+  };
+
+  let service: ShardedService | undefined;
+  service = await startShardedService({
     group: 'muc',
     instanceId: config.nodeId,
     bus,
@@ -138,6 +203,7 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
     renewIntervalMs: Math.max(100, Math.floor(mucConfig.leaseTtlMs / 5)),
     keyOf: (msg) => msg.subject,
     logger,
+    onEpoch: writeBack,
     handler: async (msg) => {
       try {
         await handle(msg);
@@ -155,12 +221,16 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
   });
   // A shard that left this instance takes its cached rooms along: whoever
   // owns it next (maybe us again, later) loads them fresh from the store.
-  metrics.shardsOwned.set({ group: 'muc' }, service.owned().length);
-  const unlisten = service.onChange((owned) => {
+  // They stay parked until the next round has read the store's epoch.
+  const sharded = service;
+  metrics.shardsOwned.set({ group: 'muc' }, sharded.owned().length);
+  const unlisten = sharded.onChange((owned) => {
     metrics.shardsOwned.set({ group: 'muc' }, owned.length);
     const mine = new Set(owned);
-    for (const bare of [...cache.keys()]) {
-      if (!mine.has(shardOf(bare, mucConfig.shards))) cache.delete(bare);
+    for (const [bare, room] of [...cache]) {
+      if (mine.has(shardOf(bare, mucConfig.shards))) continue;
+      cache.delete(bare);
+      parked.set(bare, room);
     }
   });
   const sample = (): void => {
@@ -173,11 +243,11 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
   logger.info({ domains, shards: mucConfig.shards }, 'muc service started');
   return {
     domains,
-    owned: () => service.owned(),
+    owned: () => sharded.owned(),
     async stop() {
       unlisten();
       clearInterval(sampler);
-      await service.stop();
+      await sharded.stop();
       await ctx.outbox.drain();
       router.close();
     },

@@ -158,6 +158,24 @@ export class Room {
   }
 
   /**
+   * Writes the whole room as this actor holds it, for a store that lost it
+   * (Redis came back without its data): meta and listing, affiliations and
+   * the owner index, subject, occupants, history. What the store has of the
+   * room can only be older than this (every change is written through), so
+   * put semantics make it equal; the history is replaced, not appended to.
+   * Run where no handler of the room runs at the same time (its mailbox).
+   */
+  async rewrite(store: RoomStore): Promise<void> {
+    await this.saveMeta(store);
+    for (const [bare, aff] of this.affiliations) await store.setAffiliation(this.bare, bare, aff);
+    await store.setSubject(this.bare, this.subject ? JSON.stringify(this.subject) : null);
+    for (const o of this.occupants.values()) await store.putOccupant(this.bare, o.nick, JSON.stringify(o));
+    await store.trimHistory(this.bare, 0);
+    const max = this.config.historyLength;
+    if (max > 0) for (const h of this.history.slice(-max)) await store.pushHistory(this.bare, JSON.stringify(h), max);
+  }
+
+  /**
    * Records a reflected message. The store write is not awaited: waiting for
    * a durable commit per message capped a room at the disk's commit rate.
    * Writes of one store keep their order (one Redis connection, one LMDB
