@@ -85,7 +85,8 @@ export async function startProcess(config: HyphaeConfig, services: readonly Serv
 
   let stores: Stores;
   if (config.redisUrl) {
-    stores = await openRedisStores({ url: config.redisUrl, logger });
+    // After Redis loses its data, every c2s node re-records its sessions within a node TTL.
+    stores = await openRedisStores({ url: config.redisUrl, logger, recoveryMs: config.sm.nodeTtlMs });
   } else {
     await mkdir(config.dataDir, { recursive: true });
     stores = await openEmbeddedStores({ dir: config.dataDir });
