@@ -1,6 +1,7 @@
 /**
  * The admin HTTP API, served under `/admin` on each process's metrics/health
- * port (`http.host`:`http.port`). JSON in, JSON out:
+ * port (`http.host`:`http.port`), or on a listener of its own
+ * (`http.adminHost`:`http.adminPort`, server.ts). JSON in, JSON out:
  *
  * | method | path | body | answer |
  * |---|---|---|---|
@@ -13,17 +14,34 @@
  * Errors: `{error: <code>, message}` with 400 (bad-request, invalid-jid,
  * unknown-domain, invalid-password), 401 (unauthorized), 403 (forbidden),
  * 404 (not-found: no such account; no-such-endpoint), 405
- * (method-not-allowed), 409 (conflict), 413 (payload-too-large), 503
- * (unavailable: the store is unreachable), 500 (internal).
+ * (method-not-allowed), 409 (conflict), 413 (payload-too-large), 415
+ * (unsupported-media-type), 503 (unavailable: the store is unreachable),
+ * 500 (internal).
  *
- * Access: with `http.adminToken` set every request needs
- * `Authorization: Bearer <token>` (whoever sends it); without one only
- * loopback clients (127.0.0.0/8, ::1) are served — so an `http.host` of
- * 0.0.0.0 does not expose the API, but a reverse proxy on the same machine
- * would: set a token then.
+ * Access, checked in this order before anything else:
+ * - Host: a loopback name (localhost), an IP address or one of
+ *   `http.adminServerNames`; any other name is 403 — a browser tricked by
+ *   DNS rebinding sends the attacker's name (an IP address cannot be
+ *   rebound).
+ * - Origin, when a browser sends one, must be this API's own origin, and
+ *   Sec-Fetch-Site, when sent, same-origin or none: 403 otherwise (CSRF).
+ *   No CORS header is ever sent, so a cross-origin page gets no preflight
+ *   through either.
+ * - With `http.adminToken` every request needs `Authorization: Bearer
+ *   <token>` (whoever sends it). Without one only loopback clients are
+ *   served, judged by the socket's address alone; a request carrying
+ *   Forwarded / X-Forwarded-For / X-Real-IP came through a proxy and is
+ *   refused (a proxy on the same host would otherwise make anyone
+ *   "loopback"). A listener on a non-loopback address without a token is
+ *   refused at start (AdminConfigError; the configuration refuses it too).
+ * - A request with a body must be `Content-Type: application/json` (415):
+ *   the forms and text/plain bodies a cross-site page can send without a
+ *   preflight are never read.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isIP } from 'node:net';
+import { isLoopbackHost } from '@hyphae/config';
 import type { Logger } from '@hyphae/observability';
 import { StoreError } from '@hyphae/store';
 import { AdminError, type AdminErrorCode } from './errors.js';
@@ -42,6 +60,7 @@ export type HttpErrorCode =
   | 'no-such-endpoint'
   | 'method-not-allowed'
   | 'payload-too-large'
+  | 'unsupported-media-type'
   | 'unavailable'
   | 'internal';
 
@@ -63,6 +82,7 @@ const STATUS: Record<HttpErrorCode, number> = {
   'method-not-allowed': 405,
   conflict: 409,
   'payload-too-large': 413,
+  'unsupported-media-type': 415,
   internal: 500,
   unavailable: 503,
 };
@@ -80,7 +100,27 @@ class HttpError extends Error {
 export interface AdminHttpOptions {
   /** `http.adminToken`: when set, required as a bearer token; null: loopback clients only. */
   token: string | null;
+  /** Address the listener serving the API is bound to: unless it is loopback, a token is required. */
+  listenHost: string;
+  /** `http.adminServerNames`: Host header names accepted besides localhost and IP addresses. */
+  serverNames?: readonly string[];
   logger?: Logger;
+}
+
+/** The API would be reachable beyond this host without a token: refused at start. */
+export class AdminConfigError extends Error {
+  constructor(readonly key: string, message: string) {
+    super(message);
+    this.name = 'AdminConfigError';
+  }
+}
+
+/** Throws AdminConfigError when a listener on `listenHost` would serve the API without a token. */
+export function checkExposure(listenHost: string, token: string | null): void {
+  if (token === null && !isLoopbackHost(listenHost)) {
+    throw new AdminConfigError('http.adminToken',
+      `the admin API would listen on ${listenHost}, which is not loopback, without http.adminToken: set a token, or bind the API to loopback`);
+  }
 }
 
 /** Whether a socket's remote address is loopback (127.0.0.0/8, ::1, or IPv4-mapped 127.x). */
@@ -90,13 +130,43 @@ export function isLoopback(address: string | undefined): boolean {
   return a === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(a);
 }
 
+/** The name part of a Host header (`name`, `name:port`, `[v6]:port`), lowercased, without a trailing dot. */
+function hostName(host: string): string {
+  const h = host.trim().toLowerCase();
+  const v6 = /^\[([^\]]+)\](?::\d+)?$/.exec(h);
+  if (v6) return v6[1] as string;
+  return h.replace(/:\d+$/, '').replace(/\.$/, '');
+}
+
+/**
+ * The Host rule (see the module comment): loopback names, IP addresses and
+ * the configured names. A missing Host (HTTP/1.0) is refused too.
+ */
+export function hostAllowed(host: string | undefined, serverNames: ReadonlySet<string>): boolean {
+  if (!host) return false;
+  const name = hostName(host);
+  return name === 'localhost' || name.endsWith('.localhost') || isIP(name) !== 0 || serverNames.has(name);
+}
+
+/** An Origin header, when present, must be this API's own origin: http(s) and exactly the Host asked for. */
+export function originAllowed(origin: string | undefined, host: string | undefined): boolean {
+  if (origin === undefined) return true;
+  try {
+    const u = new URL(origin);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && host !== undefined && u.host === host.trim().toLowerCase();
+  } catch {
+    return false; // "null" (sandboxed frames, file:) and anything unparsable
+  }
+}
+
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest();
 
 export type AuthResult = { ok: true } | { ok: false; code: 'unauthorized' | 'forbidden'; message: string };
 
-/** The access rule of the API (see the module comment). */
-export function authorize(remoteAddress: string | undefined, authorization: string | undefined, token: string | null): AuthResult {
+/** The access rule of the API (see the module comment); `proxied`: the request carries forwarding headers. */
+export function authorize(remoteAddress: string | undefined, authorization: string | undefined, token: string | null, proxied = false): AuthResult {
   if (token === null) {
+    if (proxied) return { ok: false, code: 'forbidden', message: 'the admin API answers proxied requests only with http.adminToken set' };
     return isLoopback(remoteAddress)
       ? { ok: true }
       : { ok: false, code: 'forbidden', message: 'the admin API answers loopback clients only (set http.adminToken to allow others)' };
@@ -107,6 +177,33 @@ export function authorize(remoteAddress: string | undefined, authorization: stri
     return { ok: false, code: 'unauthorized', message: 'a valid Authorization: Bearer <http.adminToken> header is required' };
   }
   return { ok: true };
+}
+
+const FORWARDING_HEADERS = ['forwarded', 'x-forwarded-for', 'x-real-ip'] as const;
+
+/** Host, Origin, Sec-Fetch-Site, then the token or loopback rule: throws the refusal. */
+function checkAccess(req: IncomingMessage, token: string | null, serverNames: ReadonlySet<string>): void {
+  const { host, origin } = req.headers;
+  if (!hostAllowed(host, serverNames)) {
+    throw new HttpError('forbidden', `Host ${JSON.stringify(host ?? '')} is not a name of this admin API (localhost, an IP address or http.adminServerNames)`);
+  }
+  if (!originAllowed(origin, host)) throw new HttpError('forbidden', `cross-origin requests are refused (Origin ${origin ?? ''})`);
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') throw new HttpError('forbidden', `cross-site requests are refused (Sec-Fetch-Site ${site})`);
+  const proxied = FORWARDING_HEADERS.some((h) => req.headers[h] !== undefined);
+  const auth = authorize(req.socket.remoteAddress, req.headers.authorization, token, proxied);
+  if (!auth.ok) throw new HttpError(auth.code, auth.message, auth.code === 'unauthorized' ? { 'www-authenticate': 'Bearer realm="hyphae-admin"' } : {});
+}
+
+/** A body is read only as JSON: anything else a browser could send cross-site without a preflight is refused. */
+function checkBodyType(req: IncomingMessage): void {
+  const hasBody = req.method === 'POST' || req.method === 'PUT'
+    || req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  if (!hasBody) return;
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type !== 'application/json') {
+    throw new HttpError('unsupported-media-type', `the body must be Content-Type: application/json (got ${req.headers['content-type'] ?? 'none'})`);
+  }
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, extra: Record<string, string> = {}): void {
@@ -152,14 +249,18 @@ function allow(req: IncomingMessage, methods: string[]): void {
 
 /**
  * The request handler for everything under `/admin` (mount it on the
- * observability server). It answers every request itself, errors included.
+ * observability server, or serve it with startAdminServer). It answers every
+ * request itself, errors included. Throws AdminConfigError when the listener
+ * is not loopback and there is no token.
  */
 export function adminHttpHandler(admin: Admin, opts: AdminHttpOptions): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  checkExposure(opts.listenHost, opts.token);
   const log = opts.logger?.child({ component: 'admin-http' });
+  const serverNames = new Set((opts.serverNames ?? []).map((n) => n.toLowerCase().replace(/\.$/, '')));
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const auth = authorize(req.socket.remoteAddress, req.headers.authorization, opts.token);
-    if (!auth.ok) throw new HttpError(auth.code, auth.message, auth.code === 'unauthorized' ? { 'www-authenticate': 'Bearer realm="hyphae-admin"' } : {});
+    checkAccess(req, opts.token, serverNames);
+    checkBodyType(req);
     const url = new URL(req.url ?? '/', 'http://admin.invalid');
     const path = url.pathname.replace(/\/+$/, '');
 
@@ -227,7 +328,7 @@ export function adminHttpHandler(admin: Admin, opts: AdminHttpOptions): (req: In
         return;
       }
       // Refused early: the client may still be sending a body we will not read.
-      if (code === 'payload-too-large' || code === 'unauthorized' || code === 'forbidden') headers.connection = 'close';
+      if (code === 'payload-too-large' || code === 'unauthorized' || code === 'forbidden' || code === 'unsupported-media-type') headers.connection = 'close';
       const body: HttpErrorBody = { error: code, message };
       sendJson(res, STATUS[code], body, headers);
     }
