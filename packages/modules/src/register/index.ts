@@ -2,6 +2,12 @@
  * XEP-0077 In-Band Registration: new accounts before authentication (through
  * c2s, which calls preAuth), and password change and cancellation after it.
  * Passwords are turned into SCRAM credentials at once and never stored.
+ *
+ * A PBKDF2 derivation costs milliseconds of CPU: every refusal that can be
+ * decided without one is decided first — the stream's attempt count, the
+ * form, a taken username, the per-IP rate limit — so a refused attempt
+ * never hashes (XEP-0077 §10 leaves abuse to the server; Prosody and
+ * ejabberd also check their limits before creating the account).
  */
 import { Element } from 'ltx';
 import { BlockList, isIP } from 'node:net';
@@ -12,6 +18,9 @@ import type { AccountStore } from '@hyphae/store';
 import type { RegistrationConfig } from '@hyphae/config';
 import { defineModule, type IqRequest, type IqReply, type ModuleInstance, type Routing, type StreamContext } from '@hyphae/module-api';
 
+/** Turns a password into SCRAM credentials (the PBKDF2 derivation): injectable so tests can count the calls. */
+export type DeriveCredentials = typeof deriveCredentials;
+
 export interface RegisterOptions {
   accounts: AccountStore;
   config: RegistrationConfig;
@@ -19,11 +28,19 @@ export interface RegisterOptions {
   /** Ends every session of `bare` on every node with the given stream error. */
   closeSessions(bare: string, condition: 'not-authorized', text: string, routing: Routing): Promise<void>;
   now?: () => number;
+  /** Default: @hyphae/sasl's deriveCredentials. */
+  derive?: DeriveCredentials;
 }
 
+/** What preAuth needs of the stream: the attempt count is kept per stream, and the stream closed past it. */
+export type RegistrationStream = Pick<StreamContext, 'close'>;
+
 export interface RegisterInstance extends ModuleInstance {
-  /** Handles a jabber:iq:register iq on a stream that is not authenticated yet. */
-  preAuth(iq: Element, domain: string, ip: string): Promise<Element>;
+  /**
+   * Handles a jabber:iq:register iq on a stream that is not authenticated
+   * yet; `stream` keys the per-stream attempt limit (registration.maxAttemptsPerStream).
+   */
+  preAuth(iq: Element, domain: string, ip: string, stream: RegistrationStream): Promise<Element>;
 }
 
 /** Fixed-window counter per source address, exempting the allowlist. */
@@ -88,26 +105,47 @@ function prepUsername(raw: string): string {
   }
 }
 
-async function credentialsFor(password: string, iterations: number) {
-  try {
-    return await deriveCredentials(password, { iterations });
-  } catch {
-    throw new StanzaError('not-acceptable', 'That password is not allowed');
-  }
-}
-
 export function registerInstance(opts: RegisterOptions): RegisterInstance {
   const limiter = new RateLimiter(opts.config, opts.now ?? Date.now);
+  const derive = opts.derive ?? deriveCredentials;
+  /** Registration submissions per stream (the key dies with the stream). */
+  const attempts = new WeakMap<RegistrationStream, number>();
+
+  async function credentialsFor(password: string) {
+    try {
+      return await derive(password, { iterations: opts.iterations });
+    } catch {
+      throw new StanzaError('not-acceptable', 'That password is not allowed');
+    }
+  }
 
   async function create(domain: string, q: Element, ip: string): Promise<void> {
     if (!opts.config.open) throw new StanzaError('not-allowed', 'Registration is closed');
     const { username: raw, password } = readCredentials(q);
     const username = prepUsername(raw);
-    const credentials = await credentialsFor(password, opts.iterations);
-    // Rate-limit only attempts that would create an account.
+    // A taken name costs a store read, not a derivation (and no rate-limit token).
+    if ((await opts.accounts.get(domain, username)) !== null) throw new StanzaError('conflict', 'That username is taken');
+    // Rate-limit attempts that would create an account, before the hashing they would cost.
     if (!limiter.take(ip)) throw new StanzaError('resource-constraint', 'Too many registrations from your address; try later', { type: 'wait' });
+    const credentials = await credentialsFor(password);
     const created = await opts.accounts.create({ username, domain, credentials, createdAt: Date.now() });
     if (!created) throw new StanzaError('conflict', 'That username is taken');
+  }
+
+  /**
+   * Counts a submission on `stream`; past the limit it is refused with
+   * <policy-violation/> (RFC 6120 §8.3.3.12) and the stream is then closed
+   * with the stream error of the same name (§4.9.3.14): a client that keeps
+   * trying must at least pay for a new connection, which the per-IP
+   * connection limit counts.
+   */
+  function overLimit(stream: RegistrationStream): boolean {
+    const n = (attempts.get(stream) ?? 0) + 1;
+    attempts.set(stream, n);
+    if (n <= opts.config.maxAttemptsPerStream) return false;
+    // After c2s has written the error reply (it does so when preAuth resolves).
+    setImmediate(() => stream.close('policy-violation', 'Too many registration attempts on this stream'));
+    return true;
   }
 
   async function authenticated(req: IqRequest): Promise<Element | null | IqReply> {
@@ -132,13 +170,13 @@ export function registerInstance(opts: RegisterOptions): RegisterInstance {
     // §3.3: password change; the username must be the account's own.
     const { username: raw, password } = readCredentials(payload);
     if (prepUsername(raw) !== from.local) throw new StanzaError('not-allowed', 'You can only change your own password');
-    const credentials = await credentialsFor(password, opts.iterations);
+    const credentials = await credentialsFor(password);
     const ok = await opts.accounts.setCredentials(from.domain, from.local, credentials);
     if (!ok) throw new StanzaError('item-not-found');
     return null;
   }
 
-  const preAuth = async (iq: Element, domain: string, ip: string): Promise<Element> => {
+  const preAuth = async (iq: Element, domain: string, ip: string, stream: RegistrationStream): Promise<Element> => {
     const q = iq.getChild('query', NS.register);
     try {
       if (!q) throw new StanzaError('bad-request');
@@ -147,6 +185,7 @@ export function registerInstance(opts: RegisterOptions): RegisterInstance {
         return iqResult(iq, fieldsForm());
       }
       if (iq.attrs.type !== 'set') throw new StanzaError('bad-request');
+      if (overLimit(stream)) throw new StanzaError('policy-violation', 'Too many registration attempts on this stream', { type: 'wait' });
       if (q.getChild('remove')) throw new StanzaError('not-authorized', 'Authenticate first');
       await create(domain, q, ip);
       return iqResult(iq);
@@ -160,7 +199,7 @@ export function registerInstance(opts: RegisterOptions): RegisterInstance {
     features: { server: [NS.register] },
     // The stream feature (XEP-0077 §4) and the iq before authentication, while registration is open.
     streamFeatures: [{ stage: 'pre-auth', offer: () => (opts.config.open ? new Element('register', { xmlns: NS.registerFeature }) : null) }],
-    preAuthIq: [{ xmlns: NS.register, name: 'query', handle: (iq: Element, stream: StreamContext) => preAuth(iq, stream.domain, stream.remoteAddress) }],
+    preAuthIq: [{ xmlns: NS.register, name: 'query', handle: (iq: Element, stream: StreamContext) => preAuth(iq, stream.domain, stream.remoteAddress, stream) }],
     preAuth,
     iq: [
       { target: 'host', type: 'get', xmlns: NS.register, name: 'query', handle: authenticated },
