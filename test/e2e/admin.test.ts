@@ -248,7 +248,10 @@ function adminSuite(mode: 'embedded' | 'cluster'): void {
       withServerLogs(t, server, async () => {
         const port = new URL(url(0)).port;
         const file = join(configDir, 'cli.yaml');
-        writeFileSync(file, JSON.stringify({ http: { host: '0.0.0.0', port: Number(port), ...(mode === 'cluster' ? { adminToken: TOKEN } : {}) } }));
+        // Cluster: a wildcard http.host (probed on loopback) with the token; embedded, no token: the
+        // API's own listener on loopback (http.adminPort), which the CLI prefers over http.port.
+        const http = mode === 'cluster' ? { host: '0.0.0.0', port: Number(port), adminToken: TOKEN } : { host: '0.0.0.0', port: 1, adminHost: '127.0.0.1', adminPort: Number(port) };
+        writeFileSync(file, JSON.stringify({ http }));
         const r = ok(await cli(['status', '--config', file]), 'status --config');
         assert.match(r.stdout, /^answered by /);
       }));

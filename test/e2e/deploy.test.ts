@@ -175,7 +175,7 @@ interface ConfigModule {
   loadConfig(opts: { file?: string | null; env?: Record<string, string | undefined> }): {
     domains: string[];
     dataDir: string;
-    http: { host: string; port: number | null };
+    http: { host: string; port: number | null; adminHost: string; adminPort: number | null; adminToken: string | null };
     c2s: { host: string; port: number; directTlsPort: number | null };
     registration: { open: boolean };
   };
@@ -321,6 +321,8 @@ test('compose: deploy/config/hyphae.yaml is the development setup, valid for the
   assert.deepEqual(c.domains, ['localhost']);
   assert.equal(c.c2s.host, '0.0.0.0');
   assert.equal(c.http.host, '0.0.0.0');
+  // The admin API on loopback, apart from the metrics (without a token it could not listen elsewhere).
+  assert.deepEqual([c.http.adminHost, c.http.adminPort, c.http.adminToken], ['127.0.0.1', 5281, null]);
   assert.equal(c.c2s.port, 5222);
   assert.equal(c.c2s.directTlsPort, 5223);
   assert.equal(c.registration.open, true);
@@ -1005,8 +1007,8 @@ test('image replay: assemble + production npm ci + final-stage layout start `hyp
     for (const m of ins.args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=(\S+)/g)) imageEnv[m[1]!] = m[2]!.startsWith('/') ? join(fs, m[2]!) : m[2]!;
   }
   assert.ok(imageEnv.HYPHAE_CONFIG && existsSync(imageEnv.HYPHAE_CONFIG), 'the image has its configuration file');
-  // Five different ports: two freePort() calls in a row may return the same one.
-  const [port, directTlsPort, httpPort, s2sPort, s2sDirectPort] = await distinctPorts(5);
+  // Six different ports: two freePort() calls in a row may return the same one.
+  const [port, directTlsPort, httpPort, s2sPort, s2sDirectPort, adminPort] = await distinctPorts(6);
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: root,
@@ -1015,6 +1017,7 @@ test('image replay: assemble + production npm ci + final-stage layout start `hyp
     HYPHAE_DATA_DIR: join(root, 'data'),
     HYPHAE_HTTP__HOST: '0.0.0.0',
     HYPHAE_HTTP__PORT: String(httpPort),
+    HYPHAE_HTTP__ADMIN_PORT: String(adminPort),
     HYPHAE_C2S__HOST: '127.0.0.1',
     HYPHAE_C2S__PORT: String(port),
     HYPHAE_C2S__DIRECT_TLS_PORT: String(directTlsPort),

@@ -3,8 +3,9 @@
  * (@hyphae/admin) of a running process — `hyphae all`, or any process of a
  * cluster (they all serve it on their http port).
  *
- * Where: `--url`, else http://<http.host>:<http.port> of the loaded
- * configuration (0.0.0.0 / :: become loopback). Token: HYPHAE_ADMIN_TOKEN,
+ * Where: `--url`, else http://<http.adminHost>:<http.adminPort> of the loaded
+ * configuration when the API has its own port, http://<http.host>:<http.port>
+ * otherwise (0.0.0.0 / :: become loopback). Token: HYPHAE_ADMIN_TOKEN,
  * else the configuration's http.adminToken. Exit codes: 0 done, 1 the
  * operation failed (or the server could not be reached), 2 usage.
  */
@@ -21,7 +22,8 @@ export const ADMIN_USAGE = `       hyphae user add <jid> [--password <p>]     cr
 
 export const ADMIN_HELP = `The user and status commands call the admin HTTP API of a running process
 (hyphae all, or any process of a cluster):
-  --url <http://host:port>  default: http.host and http.port of the configuration
+  --url <http://host:port>  default: http.adminHost and http.adminPort of the
+                            configuration, or http.host and http.port
   --json                    print the API's JSON answer
 The bearer token comes from HYPHAE_ADMIN_TOKEN, else http.adminToken. Exit
 status: 0 done, 1 failed, 2 usage error.`;
@@ -66,12 +68,13 @@ function parse(args: string[]): Parsed {
 }
 
 function defaultUrl(config: HyphaeConfig): string {
-  if (config.http.port === null) throw new UsageError('http.port is null in the configuration (no admin API there): give --url');
-  let host = config.http.host;
+  const own = config.http.adminPort !== null;
+  if (!own && config.http.port === null) throw new UsageError('http.port is null in the configuration (no admin API there): give --url');
+  let host = own ? config.http.adminHost : config.http.host;
   if (host === '0.0.0.0' || host === '') host = '127.0.0.1';
   else if (host === '::') host = '::1';
   if (host.includes(':')) host = `[${host}]`;
-  return `http://${host}:${config.http.port}`;
+  return `http://${host}:${own ? config.http.adminPort : config.http.port}`;
 }
 
 /** Reads a password: hidden prompt (twice) on a terminal, else the first line of stdin. */

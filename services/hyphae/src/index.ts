@@ -14,7 +14,7 @@ import { startRoster, type RosterService } from '@hyphae/roster';
 import { startMuc, type MucService } from '@hyphae/muc';
 import { startProxy65, type Proxy65Service } from '@hyphae/proxy65';
 import { startS2s, type S2sService } from '@hyphae/s2s';
-import { createAdmin, adminHttpHandler, ADMIN_PREFIX } from '@hyphae/admin';
+import { createAdmin, adminHttpHandler, startAdminServer, ADMIN_PREFIX, type AdminServer } from '@hyphae/admin';
 import { announceSessionChanges } from '@hyphae/router';
 import { ModuleRegistry } from '@hyphae/module-api';
 import { MODULES } from './modules.js';
@@ -48,6 +48,8 @@ export interface RunningProcess {
   proxy65: Proxy65Service | null;
   s2s: S2sService | null;
   http: HttpServerHandle | null;
+  /** The admin API's own listener (http.adminPort); null: it is on the http port, or off with it. */
+  adminHttp: AdminServer | null;
   /** Graceful stop: readiness off, services drained, connections closed. */
   stop(): Promise<void>;
 }
@@ -126,14 +128,20 @@ export async function startProcess(config: HyphaeConfig, services: readonly Serv
       { name: 'store', ready: () => { const ok = stores.isReady(); metrics.storeConnected.set(ok ? 1 : 0); return ok; } },
     ],
   });
-  // --- admin HTTP API (@hyphae/admin): /admin/... on the http port; token or loopback only ---
-  http?.mount(ADMIN_PREFIX, adminHttpHandler(createAdmin({ config, bus, stores, logger }), { token: config.http.adminToken, logger }));
+  // --- admin HTTP API (@hyphae/admin): /admin/... on the http port or its own listener; token or loopback only ---
+  const adminOpts = { token: config.http.adminToken, serverNames: config.http.adminServerNames, logger };
+  let adminHttp: AdminServer | null = null;
+  if (config.http.adminPort !== null) {
+    adminHttp = await startAdminServer(createAdmin({ config, bus, stores, logger }), { ...adminOpts, listenHost: config.http.adminHost, port: config.http.adminPort });
+  } else if (http) {
+    http.mount(ADMIN_PREFIX, adminHttpHandler(createAdmin({ config, bus, stores, logger }), { ...adminOpts, listenHost: config.http.host }));
+  }
   // --- end admin HTTP API ---
   logger.info({ version: VERSION, services, http: http?.port ?? null, c2s: c2s?.ports ?? null, s2s: s2s?.ports ?? null, bus: bus.kind, store: stores.kind }, 'hyphae started');
 
   let stopping: Promise<void> | null = null;
   return {
-    logger, metrics, bus, stores, c2s, sm, roster, muc, proxy65, s2s, http,
+    logger, metrics, bus, stores, c2s, sm, roster, muc, proxy65, s2s, http, adminHttp,
     stop() {
       stopping ??= (async () => {
         http?.setDraining(true);
@@ -146,6 +154,7 @@ export async function startProcess(config: HyphaeConfig, services: readonly Serv
         await registry.stop();
         await bus.close();
         await stores.close();
+        await adminHttp?.close();
         await http?.close();
         logger.info('hyphae stopped');
       })();
