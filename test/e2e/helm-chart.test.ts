@@ -44,6 +44,10 @@
  *   externalRedis.existingSecret, adminToken.existingSecret, the redis
  *   dependency's <release>-redis), and NATS_URL/REDIS_URL name the dependency
  *   charts' Services when those are enabled;
+ * - the admin API listens on loopback on its own port (config.http.adminHost,
+ *   adminPort): no containerPort, no Service reaches it; every container gets
+ *   its bearer token from a Secret — adminToken.existingSecret, or one the
+ *   chart generates (read back with lookup on upgrades);
  * - values that cannot work fail the render with a message naming the value;
  * - values.yaml documents every key, README.md's values table covers every key
  *   and names none that does not exist, and the chart's config defaults are
@@ -64,7 +68,7 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isMap, isScalar, parse as parseYaml, parseAllDocuments, parseDocument, stringify, type YAMLMap } from 'yaml';
-import { ConfigError, defaultConfig, loadConfig, type HyphaeConfig } from '@hyphae/config';
+import { ConfigError, defaultConfig, isLoopbackHost, loadConfig, type HyphaeConfig } from '@hyphae/config';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CHART = join(ROOT, 'helm/hyphae');
@@ -251,6 +255,8 @@ interface Case {
   externalSecrets: Record<string, string[]>;
   /** Config sections the server does not know yet (s2s, proxy65). */
   futureSections: string[];
+  /** The Secret holding the admin API token, and whether the chart generates it. */
+  adminSecret: { name: string; generated: boolean };
 }
 
 const TLS_KEYS = ['tls.crt', 'tls.key'];
@@ -272,6 +278,7 @@ const CASES: Case[] = [
     redisHost: 'release-name-redis-master:6379',
     externalSecrets: { 'release-name-hyphae-tls': TLS_KEYS, 'release-name-redis': ['redis-password'] },
     futureSections: [],
+    adminSecret: { name: 'release-name-hyphae-admin', generated: true },
   },
   {
     title: 'external NATS and Redis, NodePort, other ports, no MUC (ci/external-values.yaml)',
@@ -287,6 +294,7 @@ const CASES: Case[] = [
     certificate: false,
     externalSecrets: { 'chat-hyphae-tls': TLS_KEYS, 'hyphae-redis': ['password'], 'hyphae-admin': ['token'] },
     futureSections: [],
+    adminSecret: { name: 'hyphae-admin', generated: false },
   },
   {
     title: 's2s, proxy65, ServiceMonitors, cert-manager, LoadBalancer options (ci/full-values.yaml)',
@@ -304,6 +312,7 @@ const CASES: Case[] = [
     redisHost: 'hyphae-redis-master:6379',
     externalSecrets: { 'hyphae-redis': ['redis-password'] },
     futureSections: ['s2s', 'proxy65'],
+    adminSecret: { name: 'xmpp-admin', generated: true },
   },
 ];
 
@@ -718,6 +727,33 @@ describe('Helm chart helm/hyphae (rendered offline with test/helm/render.go)', {
         }
       });
 
+      it('the admin API: loopback, its own port, not exposed; every container has its token from a Secret', () => {
+        for (const d of deployments()) {
+          const ctr = containerOf(d);
+          const cfg = loaded.get(componentOf(d))!;
+          assert.ok(isLoopbackHost(cfg.http.adminHost), `${d.metadata.name}: admin API on ${cfg.http.adminHost}`);
+          assert.equal(typeof cfg.http.adminPort, 'number', `${d.metadata.name}: the admin API has its own listener`);
+          assert.notEqual(cfg.http.adminPort, cfg.http.port);
+          assert.notEqual(cfg.http.host, cfg.http.adminHost, 'metrics and probes stay reachable on another address');
+          assert.ok(!ctr.ports?.some((p) => p.containerPort === cfg.http.adminPort), `${d.metadata.name}: the admin port is no containerPort`);
+          for (const svc of servicesSelecting(d)) {
+            for (const p of spec<ServiceSpec>(svc).ports) {
+              assert.notEqual(p.targetPort, cfg.http.adminPort, `${svc.metadata.name} must not reach the admin API`);
+            }
+          }
+          const ref = ctr.env?.find((e) => e.name === 'HYPHAE_HTTP__ADMIN_TOKEN')?.valueFrom?.secretKeyRef;
+          assert.deepEqual(ref, { name: c.adminSecret.name, key: 'token' }, `${d.metadata.name}: HYPHAE_HTTP__ADMIN_TOKEN from the Secret`);
+          assert.ok(cfg.http.adminToken && cfg.http.adminToken.length >= 16, 'the server loads the token');
+        }
+        const generated = of('Secret').filter((x) => x.metadata.name === c.adminSecret.name);
+        assert.equal(generated.length, c.adminSecret.generated ? 1 : 0, 'the chart generates the Secret only without adminToken.existingSecret');
+        for (const g of generated) {
+          const token = Buffer.from(g.data?.token ?? '', 'base64').toString('utf8');
+          assert.match(token, /^[A-Za-z0-9]{40}$/, 'a 40-character random token');
+          assert.ok(!(rawConfig.http as Record<string, unknown> | undefined)?.adminToken, 'the token is not in the ConfigMap');
+        }
+      });
+
       it('every Secret referenced is created by the chart or named by the values', () => {
         const created = new Map<string, string[]>();
         for (const s of of('Secret')) created.set(s.metadata.name, Object.keys({ ...(s.data ?? {}), ...((s as { stringData?: Labels }).stringData ?? {}) }));
@@ -768,6 +804,8 @@ describe('Helm chart helm/hyphae (rendered offline with test/helm/render.go)', {
       [['--set', 'c2s.terminationGracePeriodSeconds=5'], /c2s\.terminationGracePeriodSeconds must exceed config\.c2s\.drainGraceMs/],
       [['--set', 'config.nodeId=x'], /config\.nodeId is set by the chart/],
       [['--set', 'config.http.adminToken=0123456789abcdefgh'], /adminToken\.existingSecret/],
+      [['--set', 'config.http.adminPort=0'], /config\.http\.adminPort must be a fixed port/],
+      [['--set', 'config.http.adminPort=5280'], /config\.http\.adminPort 5280 is config\.http\.port/],
       [['--set', 'c2s.pdb.minAvailable=1'], /c2s\.pdb: set minAvailable or maxUnavailable, not both/],
       [['--set', 'c2s.service.type=Ingress'], /c2s\.service\.type must be/],
       [['--set', 'c2s.autoscaling.targetCPUUtilizationPercentage=null'], /c2s\.autoscaling: set targetCPUUtilizationPercentage/],
@@ -776,6 +814,15 @@ describe('Helm chart helm/hyphae (rendered offline with test/helm/render.go)', {
     for (const [args, message] of cases) {
       assert.match(renderFails([...args, CHART]), message, `render ${args.join(' ')}`);
     }
+  });
+
+  it('the generated admin token survives upgrades: the template reads the existing Secret back (lookup) before generating one', () => {
+    const tpl = readFileSync(join(CHART, 'templates/admin-secret.yaml'), 'utf8');
+    assert.match(tpl, /lookup "v1" "Secret" \.Release\.Namespace \$name/);
+    assert.match(tpl, /randAlphaNum 40/);
+    // helm template has no cluster (lookup is empty): each render generates a new token.
+    const token = (r: Rendered) => r.objects.find((o) => o.kind === 'Secret' && o.metadata.name === 'release-name-hyphae-admin')?.data?.token;
+    assert.notEqual(token(render([CHART])), token(render([CHART])));
   });
 
   it("values.yaml documents every key; the README's values table covers them", () => {
@@ -838,7 +885,7 @@ describe('Helm chart helm/hyphae (rendered offline with test/helm/render.go)', {
   it("config defaults are the server's, except the chart's deliberate choices", () => {
     const values = parseYaml(readFileSync(join(CHART, 'values.yaml'), 'utf8')) as { config: Record<string, unknown> };
     const server = defaultConfig() as unknown as Record<string, unknown>;
-    const deliberate = new Set(['domains', 'http.host', 'c2s.host', 'c2s.drainGraceMs', 'registration.open']);
+    const deliberate = new Set(['domains', 'http.host', 'http.adminPort', 'c2s.host', 'c2s.drainGraceMs', 'registration.open']);
     const walk = (chart: Record<string, unknown>, srv: Record<string, unknown>, path: string[]) => {
       for (const [k, v] of Object.entries(chart)) {
         const key = [...path, k].join('.');

@@ -216,11 +216,21 @@ closing of every stream and the process's own 15 s stop deadline fit.
 {{- else }}30{{- end }}
 {{- end }}
 
+{{/* "<secret> <key>" of the admin API token: adminToken.existingSecret, or the one the chart generates. */}}
+{{- define "hyphae.adminTokenSecret" -}}
+{{- if .Values.adminToken.existingSecret }}
+{{- printf "%s %s" .Values.adminToken.existingSecret (default "token" .Values.adminToken.existingSecretKey) }}
+{{- else }}
+{{- printf "%s-admin token" (include "hyphae.fullname" .) }}
+{{- end }}
+{{- end }}
+
 {{/*
 The Hyphae configuration file: .Values.config plus what the chart owns
 (dataDir, TLS file paths, s2s/proxy65 ports when enabled). nodeId, natsUrl
 and redisUrl come from the environment (HYPHAE_NODE_ID, NATS_URL,
-REDIS_URL), the admin token from its Secret (HYPHAE_HTTP__ADMIN_TOKEN).
+REDIS_URL), the admin token from its Secret (HYPHAE_HTTP__ADMIN_TOKEN,
+adminToken.existingSecret or the generated <fullname>-admin).
 */}}
 {{- define "hyphae.config" -}}
 {{- $cfg := deepCopy .Values.config }}
@@ -264,6 +274,13 @@ order, and this message should come before any other template's error.
 {{- $httpPort := dig "http" "port" nil $cfg }}
 {{- if or (kindIs "invalid" $httpPort) (eq (int $httpPort) 0) }}
 {{- fail "config.http.port must be a fixed port: the probes, the metrics Services and the ServiceMonitors use it" }}
+{{- end }}
+{{- $adminPort := dig "http" "adminPort" nil $cfg }}
+{{- if and (not (kindIs "invalid" $adminPort)) (eq (int $adminPort) 0) }}
+{{- fail "config.http.adminPort must be a fixed port (the CLI in the pods finds the API there), or null to serve the API on config.http.port" }}
+{{- end }}
+{{- if and (not (kindIs "invalid" $adminPort)) (eq (int $adminPort) (int $httpPort)) }}
+{{- fail (printf "config.http.adminPort %d is config.http.port: give the admin API another port, or null to serve it on config.http.port" (int $adminPort)) }}
 {{- end }}
 {{- $httpHost := toString (dig "http" "host" "127.0.0.1" $cfg) }}
 {{- if or (hasPrefix "127." $httpHost) (eq $httpHost "localhost") (eq $httpHost "::1") }}
