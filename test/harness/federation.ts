@@ -55,6 +55,8 @@ export function fedConfig(o: {
       dnsServers: o.dnsServers ?? [],
       staticRoutes: o.staticRoutes ?? [],
       connectTimeoutMs: 3000,
+      // Every test peer listens on loopback, which s2s refuses by default (address-policy.ts).
+      allowedAddresses: ['127.0.0.0/8', '::1/128'],
       ...(o.s2s ?? {}),
     },
   };

@@ -5,22 +5,25 @@
  * certificate checks out and it offers the mechanism (XEP-0178), otherwise
  * Server Dialback (XEP-0220), also after a failed EXTERNAL on the same stream.
  * The same negotiation, stopped after TLS, carries dialback verification
- * requests to an authoritative server (verify.ts).
+ * requests to an authoritative server (verify.ts). Every address a remote
+ * domain resolves to passes the address policy (address-policy.ts) before
+ * anything connects to it.
  */
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { Resolver } from 'node:dns/promises';
+import { Resolver, lookup } from 'node:dns/promises';
 import { Element } from 'ltx';
 import { NS } from '@hyphae/stanza';
 import { dialbackKey } from '@hyphae/pki';
 import type { ServerCandidate } from '@hyphae/dns';
 import { Link, NS_DIALBACK_FEATURE, isDialback } from './link.js';
 import type { S2sContext } from './context.js';
+import { AddressPolicy, isIpLiteralDomain } from './address-policy.js';
 
 /** Why a stream could not be set up; `reason` is a metric label. */
 export class ConnectError extends Error {
   constructor(
-    readonly reason: 'dns' | 'connect' | 'tls' | 'stream' | 'auth' | 'timeout' | 'policy',
+    readonly reason: 'dns' | 'connect' | 'tls' | 'stream' | 'auth' | 'timeout' | 'policy' | 'address',
     message: string,
   ) {
     super(message);
@@ -98,7 +101,12 @@ export interface OpenStream {
 
 async function addressesOf(ctx: S2sContext, host: string): Promise<string[]> {
   if (isIP(host) !== 0) return [host];
-  if (ctx.s2s.dnsServers.length === 0) return [host]; // net.connect asks the system resolver
+  if (ctx.s2s.dnsServers.length === 0) {
+    // The system resolver (and /etc/hosts), as net.connect would ask it: here, so each address is checked first.
+    const found = await lookup(host, { all: true, verbatim: true }).catch(() => []);
+    if (found.length === 0) throw new ConnectError('dns', `no address for ${host}`);
+    return found.map((a) => a.address);
+  }
   const r = new Resolver({ timeout: Math.min(5000, ctx.s2s.connectTimeoutMs), tries: 1 });
   r.setServers(ctx.s2s.dnsServers);
   const [v4, v6] = await Promise.all([r.resolve4(host).catch(() => []), r.resolve6(host).catch(() => [])]);
@@ -145,6 +153,25 @@ function directTls(ctx: S2sContext, host: string, port: number, remote: string, 
   });
 }
 
+const policies = new WeakMap<S2sContext['s2s'], AddressPolicy>();
+
+/** The candidate's addresses the policy lets us connect to (all of a static route's); none: ConnectError 'address'. */
+async function permittedAddresses(ctx: S2sContext, remote: string, cand: ServerCandidate): Promise<string[]> {
+  const all = await addressesOf(ctx, cand.host);
+  if (cand.source === 'static') return all;
+  let policy = policies.get(ctx.s2s);
+  if (!policy) policies.set(ctx.s2s, (policy = AddressPolicy.of(ctx.s2s)));
+  const refused: string[] = [];
+  const ok = all.filter((a) => {
+    const v = policy.check(a);
+    if (!v.ok) refused.push(`${a} (${v.range})`);
+    return v.ok;
+  });
+  if (refused.length > 0) ctx.logger.warn({ remote, host: cand.host, refused }, 's2s: refused to connect to addresses of a remote domain (s2s.allowedAddresses, s2s.refusePrivateAddresses)');
+  if (ok.length === 0) throw new ConnectError('address', `${cand.host} has no address we may connect to (refused: ${refused.join(', ')})`);
+  return ok;
+}
+
 /**
  * Connects to one candidate and negotiates up to (not including)
  * authentication: header, features, STARTTLS, the restarted stream.
@@ -153,7 +180,7 @@ async function openOne(ctx: S2sContext, local: string, remote: string, cand: Ser
   const timeoutMs = ctx.s2s.connectTimeoutMs;
   let socket: Socket | null = null;
   let lastErr: unknown = null;
-  for (const addr of await addressesOf(ctx, cand.host)) {
+  for (const addr of await permittedAddresses(ctx, remote, cand)) {
     try {
       socket = cand.directTls ? await directTls(ctx, addr, cand.port, remote, timeoutMs) : await tcp(addr, cand.port, timeoutMs);
       break;
@@ -216,6 +243,9 @@ export async function openStream(ctx: S2sContext, local: string, remote: string)
     throw new ConnectError('dns', `cannot resolve ${remote}: ${(err as Error).message}`);
   }
   if (candidates.length === 0) throw new ConnectError('dns', `${remote} does not offer federation`);
+  if (isIpLiteralDomain(remote) && !ctx.s2s.allowIpLiteralDomains && candidates.some((c) => c.source !== 'static')) {
+    throw new ConnectError('address', `${remote} is an IP address (s2s.allowIpLiteralDomains is off)`);
+  }
   let last: unknown = null;
   for (const cand of candidates) {
     try {
