@@ -17,7 +17,11 @@ export const H = {
   cond: 'hy-cond',
   /** Human-readable text for 'close'. */
   text: 'hy-text',
-  /** Reply header: 'ok' when handed to the stream, 'gone' when the session no longer exists. */
+  /**
+   * Reply header: 'ok' when handed to the stream, 'gone' when the session no
+   * longer exists. A request naming no session is a liveness probe: a live
+   * node answers it 'gone' (dead-nodes.ts, router.ts).
+   */
   ack: 'hy-ack',
   /** Node that originated the message (tracing, loop checks). */
   origin: 'hy-origin',
@@ -37,6 +41,8 @@ export const EVENTS = {
   sessionBound: 'xmpp.events.session.bound',
   sessionUnbound: 'xmpp.events.session.unbound',
   nodeDown: 'xmpp.events.node.down',
+  /** A router found nobody holding a c2s node's subject: every process hides its sessions (dead-nodes.ts). */
+  nodeUnreachable: 'xmpp.events.node.unreachable',
   /** A bare JID's registry entries changed (bind, unbind, presence): session caches drop it. */
   sessionChanged: 'xmpp.events.session.changed',
   accountDeleted: 'xmpp.events.account.deleted',

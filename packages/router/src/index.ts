@@ -16,3 +16,5 @@ export { QueueComponent, subdomainsOf, componentsFor, PROXY65_SUBJECT } from './
 export type { Component, ComponentsConfig } from './components.js';
 export { RemoteDomains, remoteFor, s2sSubject, S2S_SUBJECT_PREFIX, S2S_HEADERS } from './remote.js';
 export type { S2sResult, RemoteFailure, RemoteConfig } from './remote.js';
+export { DeadNodes } from './dead-nodes.js';
+export type { NodeUnreachable } from './dead-nodes.js';

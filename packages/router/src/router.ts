@@ -531,7 +531,7 @@ export class Router implements Routing {
     if (!(first instanceof NoRespondersError)) return first;
     // Nobody holds the node's subject: it died, or (right after a NATS
     // restart) its subscription is not back yet. Look once more, after a pause.
-    if (this.cache.isGone(node) || !(await this.nodeAlive(node))) return this.busSettled() ? 'gone' : 'unreachable';
+    if (this.cache.deadNodes.isGone(node) || !(await this.nodeAlive(node))) return this.busSettled() ? 'gone' : 'unreachable';
     const second = await this.ask(subject, data, headers);
     return second instanceof NoRespondersError ? 'unreachable' : second;
   }
@@ -576,7 +576,7 @@ export class Router implements Routing {
       if (!(err instanceof NoRespondersError)) return true; // someone holds the subject
       if (this.busSettled()) {
         this.opts.logger.warn({ node, forMs: this.deadNodeMs }, 'c2s node unreachable (no responders): its sessions count as gone');
-        this.cache.nodeGone(node, this.deadNodeMs);
+        this.cache.deadNodes.announce(node, this.deadNodeMs);
       }
       return false;
     } finally {

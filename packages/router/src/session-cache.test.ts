@@ -119,7 +119,7 @@ describe('SessionCache', () => {
     await sessions.bind(bare, other);
     await settle();
     await cache.list(bare);
-    cache.nodeGone('n1', 1_000);
+    cache.deadNodes.mark('n1', 1_000);
     assert.deepEqual((await cache.list(bare)).map((s) => s.resource), ['garden'], 'cached answer');
     assert.deepEqual((await cache.fresh(bare)).map((s) => s.resource), ['garden'], 'fresh answer');
     assert.equal(await cache.get(bare, 'balcony'), null);
@@ -130,18 +130,18 @@ describe('SessionCache', () => {
 
   test('a node marked gone counts again once a session binds on it, or once sm reports it down', async () => {
     await stores.sessions.bind(bare, entry('balcony'));
-    cache.nodeGone('n1', 60_000);
+    cache.deadNodes.mark('n1', 60_000);
     assert.deepEqual(await cache.list(bare), []);
     // The node restarted with the same id: a bind there shows it alive.
     await sessions.bind('romeo@example.org', entry('hall', 's-hall'));
     await settle();
-    assert.equal(cache.isGone('n1'), false);
+    assert.equal(cache.deadNodes.isGone('n1'), false);
     assert.deepEqual((await cache.fresh(bare)).map((s) => s.resource), ['balcony']);
     // sm reaped it: its sessions have left the registry, the mark has no more to hide.
-    cache.nodeGone('n1', 60_000);
+    cache.deadNodes.mark('n1', 60_000);
     bus.publish(EVENTS.nodeDown, encodeEvent({ node: 'n1', sessions: 1 }));
     await settle();
-    assert.equal(cache.isGone('n1'), false);
+    assert.equal(cache.deadNodes.isGone('n1'), false);
   });
 
   test('get: a resource missing from the cached list is read afresh', async () => {

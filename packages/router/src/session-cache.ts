@@ -19,27 +19,18 @@
  * no resource is available (offline storage, an error) is never taken on
  * cached data.
  *
- * Dead nodes: the registry lists a dead node's sessions until sm reaps them
- * (up to `sm.nodeTtlMs` after its last heartbeat), but the router knows
- * sooner — nobody holds the node's bus subject. `nodeGone` hides such a
- * node's sessions from every answer, cached or fresh, so its users count as
- * offline at once (RFC 6121 §8.5.2.2.1: messages go to offline storage).
- * The mark ends when sm announces the node down (the registry no longer
- * lists it), when a session binds on that node (it is alive: restarted with
- * the same id), or after `forMs`.
+ * Dead nodes (dead-nodes.ts): the sessions of a node known dead are left
+ * out of every answer, cached or fresh, so its users count as offline at
+ * once (RFC 6121 §8.5.2.2.1).
  */
 import type { Bus, Subscription } from '@hyphae/bus';
 import type { SessionEntry, SessionStore } from '@hyphae/store';
 import { EVENTS, decodeEvent, encodeEvent } from './delivery.js';
+import { DeadNodes } from './dead-nodes.js';
 
 export interface SessionChange {
   bare: string;
   /** Set by a bind: the node that bound the session (so it is alive). */
-  node?: string;
-}
-
-/** The payload of EVENTS.nodeDown (sm, once it has removed the node's sessions). */
-interface NodeDown {
   node?: string;
 }
 
@@ -58,59 +49,39 @@ export class SessionCache {
   /** Bumped by every invalidation of a bare JID (and all of them by `clear`). */
   private readonly generations = new Map<string, number>();
   private epoch = 0;
-  /** Nodes known dead (nobody holds their subject) → until when their sessions are hidden. */
-  private readonly deadNodes = new Map<string, number>();
   private readonly subs: Subscription[] = [];
   readonly counters: CacheCounters = { hits: 0, misses: 0 };
+  /** The nodes whose sessions this cache leaves out. */
+  readonly deadNodes: DeadNodes;
 
   constructor(
     private readonly store: SessionStore,
-    private readonly opts: { ttlMs: number; maxEntries: number; now?: () => number; onLookup?: (hit: boolean) => void },
-  ) {}
+    private readonly opts: { ttlMs: number; maxEntries: number; now?: () => number; onLookup?: (hit: boolean) => void; probeEveryMs?: number },
+  ) {
+    this.deadNodes = new DeadNodes({ ...(opts.now ? { now: opts.now } : {}), ...(opts.probeEveryMs !== undefined ? { probeEveryMs: opts.probeEveryMs } : {}) });
+  }
 
   /** Listens for registry changes on the bus. */
   attach(bus: Bus): this {
     this.subs.push(
-      bus.subscribe(EVENTS.sessionChanged, (msg) => {
-        const change = decodeEvent<SessionChange>(msg.data);
-        if (change.node !== undefined) this.deadNodes.delete(change.node);
-        this.invalidate(change.bare);
-      }),
-      bus.subscribe(EVENTS.nodeDown, (msg) => {
-        const node = decodeEvent<NodeDown>(msg.data).node;
-        if (node !== undefined) this.deadNodes.delete(node);
-        this.clear();
-      }),
+      bus.subscribe(EVENTS.sessionChanged, (msg) => this.invalidate(decodeEvent<SessionChange>(msg.data).bare)),
+      bus.subscribe(EVENTS.nodeDown, () => this.clear()),
     );
+    this.deadNodes.attach(bus);
     return this;
   }
 
   detach(): void {
     for (const s of this.subs.splice(0)) s.unsubscribe();
+    this.deadNodes.detach();
   }
 
   private now(): number {
     return this.opts.now ? this.opts.now() : Date.now();
   }
 
-  /** Hides the sessions of `node` for `forMs` (or until it is seen alive): nobody holds its subject. */
-  nodeGone(node: string, forMs: number): void {
-    this.deadNodes.set(node, this.now() + forMs);
-  }
-
-  /** Whether `node` is marked dead (see `nodeGone`). */
-  isGone(node: string): boolean {
-    const until = this.deadNodes.get(node);
-    if (until === undefined) return false;
-    if (until > this.now()) return true;
-    this.deadNodes.delete(node);
-    return false;
-  }
-
-  /** `sessions` without those of dead nodes (the same array when no node is marked). */
   private alive(sessions: SessionEntry[]): SessionEntry[] {
-    if (this.deadNodes.size === 0) return sessions;
-    return sessions.some((s) => this.isGone(s.node)) ? sessions.filter((s) => !this.isGone(s.node)) : sessions;
+    return this.deadNodes.filter(sessions);
   }
 
   /** The sessions of `bare`, from the cache when it holds them. */
@@ -190,8 +161,11 @@ export class SessionCache {
  * so a cache that drops the entry and reads again sees the change). The
  * presence a session broadcast is not among it: cached entries may hold
  * an older one, and nothing reads it from a cache (probes read the store).
+ * Reads leave out the sessions of nodes known dead (dead-nodes.ts).
  */
 export function announceSessionChanges(store: SessionStore, bus: Bus): SessionStore {
+  // Every reader of the process's registry leaves dead nodes' sessions out (dead-nodes.ts).
+  const dead = new DeadNodes().attach(bus);
   const announce = (bare: string, node?: string): void =>
     bus.publish(EVENTS.sessionChanged, encodeEvent((node === undefined ? { bare } : { bare, node }) satisfies SessionChange));
   return {
@@ -218,8 +192,11 @@ export function announceSessionChanges(store: SessionStore, bus: Bus): SessionSt
       for (const bare of new Set(removed.map((s) => s.bare))) announce(bare);
       return removed;
     },
-    get: (bare, resource) => store.get(bare, resource),
-    list: (bare) => store.list(bare),
+    async get(bare, resource) {
+      const entry = await store.get(bare, resource);
+      return entry && dead.isGone(entry.node) ? null : entry;
+    },
+    list: async (bare) => dead.filter(await store.list(bare)),
     heartbeat: (node, ttlMs) => store.heartbeat(node, ttlMs),
     nodes: () => store.nodes(),
     sessionsOf: (node) => store.sessionsOf(node),
