@@ -96,7 +96,17 @@ export interface HyphaeServer {
   logs(): string[];
   /** How each process last exited (null fields while running). */
   exitStatus(): ExitStatus[];
-  /** Stop everything and remove temporary files (unless HYPHAE_E2E_KEEP is set). Idempotent. */
+  /**
+   * The unhandled rejections and uncaught exceptions the processes reported
+   * (their log line, or their metric at a stop): each is a defect
+   * (DESIGN.md invariant 7), and dispose() fails when there is any.
+   */
+  unhandledErrors(): string[];
+  /**
+   * Stop everything and remove temporary files (unless HYPHAE_E2E_KEEP is
+   * set). Idempotent. Throws, once everything is cleaned up, when a process
+   * reported an unhandled error: a test cannot pass while one happens.
+   */
   dispose(): Promise<void>;
 }
 
@@ -335,11 +345,27 @@ export function metricValue(text: string, name: string, labels: Record<string, s
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * What a Hyphae process logs for an unhandled rejection or an uncaught
+ * exception (`msg` of @hyphae/observability's guardProcess, UNHANDLED_ERROR_MSG),
+ * and the metric it counts them in.
+ */
+const UNHANDLED_LOG = '"msg":"unhandled error"';
+const UNHANDLED_METRIC = 'hyphae_unhandled_errors_total';
+
+/** Fails with every unhandled error the processes reported (see HyphaeServer.unhandledErrors). */
+function assertNoUnhandled(unhandled: readonly string[]): void {
+  if (unhandled.length === 0) return;
+  throw new Error(`server processes reported ${unhandled.length} unhandled error(s) (a defect, DESIGN.md invariant 7):\n${unhandled.join('\n')}`);
+}
+
 /** One spawned `hyphae <role>` process that can be stopped, killed and started again with the same config. */
 class HyphaeProcess {
   private child: ChildProcess | null = null;
   private lastExit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   private logStream: WriteStream;
+  /** Unhandled errors this run of the process has logged. */
+  private unhandledLogged = 0;
 
   constructor(
     readonly name: string,
@@ -349,6 +375,8 @@ class HyphaeProcess {
     private readonly env: Record<string, string>,
     private readonly lines: string[],
     logFile: string,
+    /** Shared by the processes of one server: what they reported as unhandled. */
+    private readonly unhandled: string[] = [],
   ) {
     this.logStream = createWriteStream(logFile, { flags: 'a' });
   }
@@ -366,6 +394,10 @@ class HyphaeProcess {
   }
 
   private push(line: string): void {
+    if (line.includes(UNHANDLED_LOG)) {
+      this.unhandledLogged++;
+      this.unhandled.push(`[${this.name}] ${line}`);
+    }
     this.lines.push(`[${this.name}] ${line}`);
     if (this.lines.length > MAX_LOG_LINES) this.lines.splice(0, this.lines.length - MAX_LOG_LINES);
     this.logStream.write(line + '\n');
@@ -416,6 +448,7 @@ class HyphaeProcess {
     });
     this.child = child;
     this.lastExit = null;
+    this.unhandledLogged = 0;
     liveChildren.add(child);
     child.once('exit', (code, signal) => {
       liveChildren.delete(child);
@@ -462,6 +495,7 @@ class HyphaeProcess {
   async stop(graceMs = STOP_GRACE_MS): Promise<void> {
     const c = this.child;
     if (!c || !this.running) return;
+    await this.checkUnhandled();
     c.kill('SIGTERM');
     const timer = setTimeout(() => {
       this.push(`--- did not exit within ${graceMs} ms of SIGTERM: SIGKILL`);
@@ -469,6 +503,20 @@ class HyphaeProcess {
     }, graceMs);
     await this.exited();
     clearTimeout(timer);
+  }
+
+  /** The process's count of unhandled errors, for those its log did not show (a quieter log level). */
+  private async checkUnhandled(): Promise<void> {
+    let counted: number | null;
+    try {
+      counted = metricValue(await scrapeMetrics(this.httpPort), UNHANDLED_METRIC);
+    } catch {
+      return; // no metrics endpoint answering: the log lines are all there is
+    }
+    if (counted !== null && counted > this.unhandledLogged) {
+      this.unhandled.push(`[${this.name}] ${UNHANDLED_METRIC} = ${counted}, ${this.unhandledLogged} logged`);
+      this.unhandledLogged = counted;
+    }
   }
 
   async kill(): Promise<void> {
@@ -538,6 +586,7 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<HyphaeS
       restart: noop,
       logs: () => [],
       exitStatus: () => [],
+      unhandledErrors: () => [],
       dispose: noop,
     };
   }
@@ -572,7 +621,8 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<HyphaeS
   const configPath = join(root, 'hyphae.yaml');
   writeConfig(configPath, config);
   const lines: string[] = [];
-  const proc = new HyphaeProcess('all', 'all', configPath, httpPort, opts.env ?? {}, lines, join(root, 'all.log'));
+  const unhandled: string[] = [];
+  const proc = new HyphaeProcess('all', 'all', configPath, httpPort, opts.env ?? {}, lines, join(root, 'all.log'), unhandled);
   try {
     await proc.start();
   } catch (err) {
@@ -596,12 +646,14 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<HyphaeS
     },
     logs: () => [...lines],
     exitStatus: () => [proc.exitStatus()],
+    unhandledErrors: () => [...unhandled],
     async dispose() {
       if (disposed) return;
       disposed = true;
       await proc.stop();
       proc.close();
       if (!process.env.HYPHAE_E2E_KEEP) rmSync(root, { recursive: true, force: true });
+      assertNoUnhandled(unhandled);
     },
   };
 }
@@ -619,6 +671,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
   const r = opts.rosterNodes ?? (serverHasRoster() ? 2 : 0);
   const root = mkdtempSync(join(tmpdir(), 'hyphae-e2e-cluster-'));
   const lines: string[] = [];
+  const unhandled: string[] = [];
   const nats = await startNats();
   let redis: ServerProcess;
   try {
@@ -646,7 +699,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
     smConfigPath,
     deepMerge({ ...common, nodeId: `e2e-sm-${process.pid}`, dataDir: smDir, http: { host: '127.0.0.1', port: smHttpPort } }, opts.config ?? {}),
   );
-  const sm = new HyphaeProcess('sm', 'sm', smConfigPath, smHttpPort, env, lines, join(root, 'sm.log'));
+  const sm = new HyphaeProcess('sm', 'sm', smConfigPath, smHttpPort, env, lines, join(root, 'sm.log'), unhandled);
 
   const nodes: C2sNode[] = [];
   const procs: HyphaeProcess[] = [];
@@ -673,7 +726,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
       ),
     );
     nodes.push({ nodeId, host: '127.0.0.1', ...ports });
-    procs.push(new HyphaeProcess(`c2s-${i}`, 'c2s', cfgPath, ports.httpPort, env, lines, join(root, `c2s-${i}.log`)));
+    procs.push(new HyphaeProcess(`c2s-${i}`, 'c2s', cfgPath, ports.httpPort, env, lines, join(root, `c2s-${i}.log`), unhandled));
   }
 
   /** Instances of a sharded service (roster, muc): no listener but their HTTP port. */
@@ -689,7 +742,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
       const cfgPath = join(root, `${kind}-${i}.yaml`);
       writeConfig(cfgPath, deepMerge({ ...common, nodeId, dataDir: dir, http: { host: '127.0.0.1', port: httpPort } }, opts.config ?? {}));
       out.nodes.push({ nodeId, httpPort });
-      out.procs.push(new HyphaeProcess(`${kind}-${i}`, kind, cfgPath, httpPort, env, lines, join(root, `${kind}-${i}.log`)));
+      out.procs.push(new HyphaeProcess(`${kind}-${i}`, kind, cfgPath, httpPort, env, lines, join(root, `${kind}-${i}.log`), unhandled));
     }
     return out;
   };
@@ -717,7 +770,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
     writeConfig(cfgPath, cfg);
     const proxy = proxy65Of(cfg);
     if (proxy.enabled) proxyNodes.push({ nodeId, httpPort, host: proxy.host, socksPort: proxy.port });
-    proxyProcs.push(new HyphaeProcess(`proxy65-${i}`, 'proxy65', cfgPath, httpPort, env, lines, join(root, `proxy65-${i}.log`)));
+    proxyProcs.push(new HyphaeProcess(`proxy65-${i}`, 'proxy65', cfgPath, httpPort, env, lines, join(root, `proxy65-${i}.log`), unhandled));
   }
 
   // Federation instances: each its own pair of listeners.
@@ -735,7 +788,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
       opts.config ?? {},
     ));
     s2sNodes.push({ nodeId, httpPort, host: '127.0.0.1', port: s2sPort, directTlsPort: s2sDirect });
-    s2sProcs.push(new HyphaeProcess(`s2s-${i}`, 's2s', cfgPath, httpPort, env, lines, join(root, `s2s-${i}.log`)));
+    s2sProcs.push(new HyphaeProcess(`s2s-${i}`, 's2s', cfgPath, httpPort, env, lines, join(root, `s2s-${i}.log`), unhandled));
   }
 
   const all = [sm, ...rosterProcs, ...mucProcs, ...proxyProcs, ...s2sProcs, ...procs];
@@ -850,6 +903,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
     s2sRunning: (i) => s2sProc(i).running,
     logs: () => [...lines],
     exitStatus: () => all.map((p) => p.exitStatus()),
+    unhandledErrors: () => [...unhandled],
     async dispose() {
       if (disposed) return;
       disposed = true;
@@ -857,6 +911,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
       for (const p of all) p.close();
       await Promise.all([nats.stop(), redis.stop()]);
       if (!process.env.HYPHAE_E2E_KEEP) rmSync(root, { recursive: true, force: true });
+      assertNoUnhandled(unhandled);
     },
   };
 }
