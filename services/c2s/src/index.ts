@@ -5,7 +5,7 @@
  * delivers to `xmpp.c2s.<node>`.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, createSecureContext, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { createSecureContext } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { HyphaeConfig } from '@hyphae/config';
 import type { Bus, BusMessage, Subscription } from '@hyphae/bus';
@@ -14,6 +14,7 @@ import type { Logger, Metrics } from '@hyphae/observability';
 import { StreamError } from '@hyphae/stanza';
 import { Router, H, UserActors, componentsFor, remoteFor, c2sSubject } from '@hyphae/router';
 import type { ModuleRegistry } from '@hyphae/module-api';
+import { tlsPolicyOptions } from '@hyphae/pki';
 import { ClientStream } from './stream.js';
 import { C2sRuntime } from './runtime.js';
 import { TcpTransport } from './tcp-transport.js';
@@ -46,7 +47,7 @@ const EMPTY = new Uint8Array(0);
 /** How long draining streams stay open after leaving the registry, for deliveries already in flight. */
 const DRAIN_LINGER_MS = 250;
 
-function listen(server: Server | TlsServer, port: number, host: string): Promise<number> {
+function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
@@ -60,7 +61,8 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
   const { config, bus, stores, logger, metrics } = deps;
   const nodeId = config.nodeId;
   const log = logger.child({ component: 'c2s' });
-  const secureContext = createSecureContext({ key: deps.tls.key, cert: deps.tls.cert });
+  // The TLS policy (tls.minVersion, tls.ciphers) lives in the context: both ports use it.
+  const secureContext = createSecureContext({ key: deps.tls.key, cert: deps.tls.cert, ...tlsPolicyOptions(config.tls) });
 
   const actors = new UserActors(bus, config.roster.shards);
   const components = componentsFor(config, bus);
@@ -82,23 +84,34 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
   });
 
   const limits = { maxStanzaBytes: config.c2s.maxStanzaBytes, maxDepth: config.c2s.maxDepth, maxAttributes: config.c2s.maxAttributes };
-  const accept = (socket: Socket | TLSSocket, kind: 'tcp' | 'tls') => {
-    const transport = new TcpTransport(socket, { kind, secureContext, limits });
-    const ip = transport.remoteAddress;
+  const onHandshakeFailure = (reason: string, kind: 'tls' | 'starttls', err?: Error) => {
+    metrics.tlsHandshakeFailures.inc({ listener: `c2s-${kind}`, reason });
+    log.debug({ err, reason, kind }, 'TLS handshake failed');
+  };
+  // Both ports take the raw TCP connection: a connection counts against the
+  // per-IP limit from accept, before any TLS handshake (which may never end).
+  const accept = (socket: Socket, kind: 'tcp' | 'tls') => {
+    const ip = socket.remoteAddress ?? 'unknown';
     const n = (rt.perIp.get(ip) ?? 0) + 1;
+    if (n > config.c2s.maxConnectionsPerIp && kind === 'tls') {
+      // No stream error without TLS, and a handshake is the costly part: close at once.
+      metrics.connectionsRefused.inc({ listener: 'c2s-tls', reason: 'per-ip-limit' });
+      socket.destroy();
+      return;
+    }
+    const transport = new TcpTransport(socket, { kind, secureContext, limits, handshakeTimeoutMs: config.tls.handshakeTimeoutMs, onHandshakeFailure });
     rt.perIp.set(ip, n);
     metrics.connections.inc({ transport: kind });
     const conn = new ClientStream(rt, transport);
     rt.connections.add(conn);
-    if (n > config.c2s.maxConnectionsPerIp) conn.fail('policy-violation', 'Too many connections from your address');
+    if (n > config.c2s.maxConnectionsPerIp) {
+      metrics.connectionsRefused.inc({ listener: 'c2s', reason: 'per-ip-limit' });
+      conn.fail('policy-violation', 'Too many connections from your address');
+    }
   };
 
   const plain = createServer({ noDelay: true }, (s) => accept(s, 'tcp'));
-  const direct = config.c2s.directTlsPort === null ? null : createTlsServer(
-    { key: deps.tls.key, cert: deps.tls.cert, ALPNProtocols: ['xmpp-client'] },
-    (s) => accept(s, 'tls'),
-  );
-  direct?.on('tlsClientError', (err) => log.debug({ err }, 'TLS handshake failed'));
+  const direct = config.c2s.directTlsPort === null ? null : createServer({ noDelay: true }, (s) => accept(s, 'tls'));
   const starttlsPort = await listen(plain, config.c2s.port, config.c2s.host);
   const directPort = direct ? await listen(direct, config.c2s.directTlsPort ?? 0, config.c2s.host) : null;
 

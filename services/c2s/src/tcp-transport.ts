@@ -7,15 +7,25 @@
  */
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
+import { guardHandshake, type HandshakeFailure } from '@hyphae/pki';
 import { BatchedWriter, StreamParser, streamHeader, streamFooter, type StreamParserLimits, type XmlStreamError } from '@hyphae/xml';
 import { NS } from '@hyphae/stanza';
 import type { ClientTransport, FramingError, TransportEvents } from './transport.js';
 
 export interface TcpTransportOptions {
-  /** 'tcp' for the STARTTLS port, 'tls' for the direct-TLS port (the socket is a TLSSocket). */
+  /**
+   * 'tcp' for the STARTTLS port, 'tls' for the direct-TLS port: the socket
+   * is the raw TCP one either way, wrapped here, so the connection exists
+   * (and counts against the per-IP limit) from accept, not from the end of
+   * its handshake.
+   */
   kind: 'tcp' | 'tls';
-  /** For STARTTLS. */
+  /** For direct TLS and STARTTLS (the TLS policy is in it). */
   secureContext: SecureContext;
+  /** A handshake not finished this long after it began closes the connection. */
+  handshakeTimeoutMs: number;
+  /** A handshake timed out or failed (metrics). */
+  onHandshakeFailure?: (reason: HandshakeFailure, kind: 'tls' | 'starttls', err?: Error) => void;
   limits: Partial<StreamParserLimits>;
   /** How long close() waits for the peer's side before destroying the socket. */
   closeTimeoutMs?: number;
@@ -39,12 +49,13 @@ export class TcpTransport implements ClientTransport {
     this.parser.write(chunk);
   };
 
-  constructor(socket: Socket | TLSSocket, private readonly opts: TcpTransportOptions) {
+  constructor(socket: Socket, private readonly opts: TcpTransportOptions) {
     this.name = opts.kind;
     this.remoteAddress = socket.remoteAddress ?? 'unknown';
-    this.socket = socket;
+    // XEP-0368: direct TLS, ALPN 'xmpp-client'.
+    this.socket = opts.kind === 'tls' ? this.wrap(socket, 'tls', ['xmpp-client']) : socket;
     this.encrypted = opts.kind === 'tls';
-    this.writer = new BatchedWriter(socket);
+    this.writer = new BatchedWriter(this.socket);
     this.parser = new StreamParser(
       {
         onStreamStart: (name, attrs) => this.events.onStreamStart(name, attrs),
@@ -116,11 +127,18 @@ export class TcpTransport implements ClientTransport {
     this.writer.flush(); // <proceed/> goes out in the clear, then the handshake
     raw.removeAllListeners('error');
     raw.removeAllListeners('close');
-    const tls = new TLSSocket(raw, { isServer: true, secureContext: this.opts.secureContext });
+    const tls = this.wrap(raw, 'starttls');
     this.socket = tls;
     this.writer.setSocket(tls);
     this.encrypted = true;
     this.attach(tls);
+  }
+
+  /** The server side of TLS on `raw`, closed if its handshake does not finish in time. */
+  private wrap(raw: Socket, kind: 'tls' | 'starttls', alpn?: string[]): TLSSocket {
+    const tls = new TLSSocket(raw, { isServer: true, secureContext: this.opts.secureContext, ...(alpn ? { ALPNProtocols: alpn } : {}) });
+    guardHandshake(tls, this.opts.handshakeTimeoutMs, (reason, err) => this.opts.onHandshakeFailure?.(reason, kind, err));
+    return tls;
   }
 
   pause(): void {
