@@ -248,6 +248,29 @@ describe('startShardedService (memory bus, fake coordination)', () => {
       await bus.close();
     });
 
+    it('an epoch read given up on (the store stalled) that completes later does not swallow the loss', async () => {
+      const bus = createMemoryBus();
+      const coord = new FakeCoordination();
+      const view = new CoordinationView(coord);
+      const resets: number[] = [];
+      const a = await start('a', bus, view, new Ledger(), timing, undefined, {
+        onEpoch: async ({ reset, owned }) => {
+          if (reset) resets.push(owned.length);
+        },
+      });
+      let resume!: () => void;
+      view.stalled = new Promise<void>((r) => (resume = r));
+      coord.wipe();
+      // Longer than a round's call timeout (ttl / 2): the round gives up on its reads.
+      await sleep(timing.leaseTtlMs / 2 + 2 * timing.renewIntervalMs);
+      view.stalled = null;
+      resume(); // the queued reads complete now, the epoch read among them
+      await waitFor(() => resets.length > 0, 2000, 'the loss to be noticed');
+      assert.deepEqual(resets, [SHARDS], 'noticed once, while still serving every shard');
+      await a.stop();
+      await bus.close();
+    });
+
     it('leases taken while the store was being lost are given back, never served', async () => {
       const bus = createMemoryBus();
       const coord = new FakeCoordination();

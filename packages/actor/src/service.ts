@@ -345,13 +345,15 @@ export async function startShardedService(opts: ShardedServiceOptions): Promise<
    */
   async function readEpoch(): Promise<StoreEpoch | null> {
     let epoch: StoreEpoch;
-    let reset: boolean;
     try {
-      ({ epoch, reset } = await withTimeout(epochs.check(), callTimeout, 'epoch read'));
+      epoch = await withTimeout(coord.epoch(), callTimeout, 'epoch read');
     } catch (err) {
       logger.warn({ err, group }, 'actor: cannot read the store epoch');
       return null;
     }
+    // Observed here, not inside the timed read: one we gave up on may still
+    // complete once the store is back, and must not swallow the change.
+    const reset = epochs.observe(epoch);
     if (reset) {
       logger.warn(
         { group, epoch: epoch.id, epochAgeMs: epoch.ageMs, shards: owned().length, holdMs: Math.max(0, ttl - epoch.ageMs) },

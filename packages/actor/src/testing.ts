@@ -96,12 +96,15 @@ export class FakeCoordination implements CoordinationStore {
  */
 export class CoordinationView implements CoordinationStore {
   down = false;
+  /** While set, calls wait for it (a store whose commands queue until it is back), then go through. */
+  stalled: Promise<void> | null = null;
   afterHolders: (() => void) | null = null;
 
   constructor(private readonly inner: FakeCoordination) {}
 
   private async gate(): Promise<void> {
     await Promise.resolve();
+    if (this.stalled) await this.stalled;
     if (this.down) throw new Error('coordination store unreachable from this process');
   }
 

@@ -23,8 +23,17 @@ export class EpochWatch {
    */
   async check(): Promise<{ epoch: StoreEpoch; reset: boolean }> {
     const epoch = await this.coordination.epoch();
+    return { epoch, reset: this.observe(epoch) };
+  }
+
+  /**
+   * Takes an epoch read elsewhere into account; true when it is another one
+   * than last time. For a caller that bounds the read with its own timeout:
+   * a read it gave up on may still complete later, and must not count.
+   */
+  observe(epoch: StoreEpoch): boolean {
     const reset = this.known !== undefined && this.known !== epoch.id;
     this.known = epoch.id;
-    return { epoch, reset };
+    return reset;
   }
 }
