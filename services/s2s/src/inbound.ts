@@ -10,11 +10,11 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import { Element } from 'ltx';
 import { tryParseJid, prepDomain } from '@hyphae/jid';
 import { NS, StreamError } from '@hyphae/stanza';
-import { dialbackKey } from '@hyphae/pki';
+import { dialbackKey, guardHandshake } from '@hyphae/pki';
 import { Link, NS_DIALBACK_FEATURE, isDialback, newStreamId } from './link.js';
 import { verifyKey } from './verify.js';
 import type { S2sContext } from './context.js';
@@ -69,6 +69,11 @@ export class InboundStream {
   private paused = false;
   private closed = false;
 
+  /**
+   * `socket` is the raw TCP connection as accepted, on either port: on the
+   * direct-TLS port it is wrapped here, so the connection exists (and is
+   * counted) from accept, not from the end of a handshake that may never come.
+   */
   constructor(
     private readonly ctx: S2sContext,
     socket: Socket,
@@ -76,6 +81,7 @@ export class InboundStream {
     readonly transport: 'tcp' | 'tls',
   ) {
     this.tokens = ctx.s2s.maxStanzasPerSecond * 2;
+    if (transport === 'tls') socket = this.guarded(new TLSSocket(socket, ctx.trust.inboundSocketOptions(true)), 'tls');
     this.link = new Link(socket, ctx.limits, {
       onHeader: (name, attrs) => this.onHeader(name, attrs),
       onElement: (el) => this.onElement(el),
@@ -86,6 +92,20 @@ export class InboundStream {
     this.idleTimer = setTimeout(() => this.link.close('idle'), ctx.s2s.idleTimeoutMs);
     this.authTimer.unref();
     this.idleTimer.unref();
+  }
+
+  /** The TLS socket, closed if its handshake does not finish within tls.handshakeTimeoutMs. */
+  private guarded(tls: TLSSocket, kind: 'tls' | 'starttls'): TLSSocket {
+    guardHandshake(tls, this.ctx.config.tls.handshakeTimeoutMs, (reason, err) => {
+      this.ctx.metrics.tlsHandshakeFailures.inc({ listener: `s2s-${kind}`, reason });
+      this.ctx.logger.debug({ err, reason, kind, peer: this.peer }, 's2s: inbound TLS handshake failed');
+    });
+    return tls;
+  }
+
+  /** Ends the stream at once with a stream error (a limit of the listener). */
+  refuse(condition: ConstructorParameters<typeof StreamError>[0], text: string): void {
+    this.fail(condition, text);
   }
 
   private fail(condition: ConstructorParameters<typeof StreamError>[0], text?: string): void {
@@ -169,7 +189,7 @@ export class InboundStream {
     const xmlns = el.attrs.xmlns as string | undefined;
     if (el.name === 'starttls' && xmlns === NS.tls) {
       if (this.link.secure) return this.fail('policy-violation', 'TLS is already in place');
-      this.link.startTlsServer(this.ctx.trust.serverContext);
+      this.guarded(this.link.startTlsServer(this.ctx.trust.inboundSocketOptions(false)), 'starttls');
       return;
     }
     if (el.name === 'auth' && xmlns === NS.sasl) return this.external(el);

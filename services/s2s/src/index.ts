@@ -8,7 +8,6 @@
  * (XEP-0368); any instance takes any inbound stream.
  */
 import { createServer as createNetServer, type Server, type Socket, type AddressInfo } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
 import type { HyphaeConfig } from '@hyphae/config';
 import type { Bus, BusMessage } from '@hyphae/bus';
 import type { Stores } from '@hyphae/store';
@@ -66,7 +65,7 @@ export async function startS2s(deps: S2sDeps): Promise<S2sService> {
   const { config, bus, stores, metrics } = deps;
   const s2s = config.s2s;
   const logger = deps.logger.child({ component: 's2s' });
-  const trust = await Trust.load(s2s, deps.tls);
+  const trust = await Trust.load(s2s, deps.tls, config.tls);
   const actors = new UserActors(bus, config.roster.shards);
   const router = new Router({
     domains: config.domains, nodeId: config.nodeId, bus, stores, logger, metrics, registry: deps.registry, actors,
@@ -134,22 +133,44 @@ export async function startS2s(deps: S2sDeps): Promise<S2sService> {
   // --- inbound ------------------------------------------------------------------
   const counts = new InboundCounts();
   const sockets = new Set<Socket>();
+  const perIp = new Map<string, number>();
+  // Both ports take the raw TCP connection (direct TLS is wrapped by the
+  // stream): a connection counts against the per-IP limit from accept, before
+  // any TLS handshake, which may never end.
   const accept = (socket: Socket, transport: 'tcp' | 'tls') => {
+    const ip = socket.remoteAddress ?? 'unknown';
+    const n = (perIp.get(ip) ?? 0) + 1;
+    if (n > s2s.maxConnectionsPerIp && transport === 'tls') {
+      // No stream error without TLS, and a handshake is the costly part: close at once.
+      metrics.connectionsRefused.inc({ listener: 's2s-tls', reason: 'per-ip-limit' });
+      socket.destroy();
+      return;
+    }
+    perIp.set(ip, n);
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    socket.once('close', () => {
+      sockets.delete(socket);
+      const left = (perIp.get(ip) ?? 1) - 1;
+      if (left <= 0) perIp.delete(ip);
+      else perIp.set(ip, left);
+    });
     try {
-      new InboundStream(ctx, socket, counts, transport);
+      const stream = new InboundStream(ctx, socket, counts, transport);
+      if (n > s2s.maxConnectionsPerIp) {
+        metrics.connectionsRefused.inc({ listener: 's2s', reason: 'per-ip-limit' });
+        stream.refuse('policy-violation', 'Too many connections from your address');
+      }
     } catch (err) {
       logger.warn({ err }, 's2s: could not accept a stream');
       socket.destroy();
     }
   };
-  const plain = createNetServer((socket) => accept(socket, 'tcp'));
+  const plain = createNetServer({ noDelay: true }, (socket) => accept(socket, 'tcp'));
   const port = await listen(plain, s2s.host, s2s.port);
   let direct: Server | null = null;
   let directTlsPort: number | null = null;
   if (s2s.directTlsPort !== null) {
-    direct = createTlsServer(trust.directTlsServerOptions(), (socket) => accept(socket, 'tls'));
+    direct = createNetServer({ noDelay: true }, (socket) => accept(socket, 'tls'));
     directTlsPort = await listen(direct, s2s.host, s2s.directTlsPort);
   }
   logger.info({ port, directTlsPort, shards: s2s.shards, dialback: s2s.dialback, requireTls: s2s.requireTls }, 's2s service started');

@@ -5,7 +5,7 @@
  * error. Inbound and outbound streams build their negotiation on it.
  */
 import type { Socket } from 'node:net';
-import { connect as tlsConnect, TLSSocket, type ConnectionOptions, type SecureContext } from 'node:tls';
+import { connect as tlsConnect, TLSSocket, type ConnectionOptions, type TLSSocketOptions } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import type { Element } from 'ltx';
 import { BatchedWriter, StreamParser, streamHeader, streamFooter, type StreamParserLimits, type XmlStreamError } from '@hyphae/xml';
@@ -72,20 +72,24 @@ export class Link {
     return this.closed || this.closing;
   }
 
+  private readonly onError = (err: Error) => {
+    this.logger.debug({ err, link: this.id }, 's2s socket error');
+    this.teardown(`socket error: ${err.message}`);
+  };
+  private readonly onClose = () => this.teardown('connection closed');
+
   private attach(socket: Socket): void {
     socket.setNoDelay(true);
     socket.on('data', this.onData);
-    socket.on('error', (err) => {
-      this.logger.debug({ err, link: this.id }, 's2s socket error');
-      this.teardown(`socket error: ${err.message}`);
-    });
-    socket.on('close', () => this.teardown('connection closed'));
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
   }
 
+  /** Only our listeners: the listener's own (the per-IP count) stay on the raw socket. */
   private detach(socket: Socket): void {
     socket.removeListener('data', this.onData);
-    socket.removeAllListeners('error');
-    socket.removeAllListeners('close');
+    socket.removeListener('error', this.onError);
+    socket.removeListener('close', this.onClose);
   }
 
   private enqueue(work: () => Promise<void> | void): void {
@@ -132,15 +136,13 @@ export class Link {
     this.parser.reset();
   }
 
-  /** Server side of STARTTLS (§5.4.2.3): answers <proceed/> and wraps the socket. */
-  startTlsServer(context: SecureContext): TLSSocket {
+  /** Server side of STARTTLS (§5.4.2.3): answers <proceed/> and wraps the socket (Trust.inboundSocketOptions). */
+  startTlsServer(options: TLSSocketOptions): TLSSocket {
     this.send('<proceed xmlns="urn:ietf:params:xml:ns:xmpp-tls"/>');
     this.writer.flush();
     const raw = this.socket;
     this.detach(raw);
-    // A certificate is asked for (SASL EXTERNAL) but not required: dialback
-    // peers have none to offer. Its checks are ours (tls.ts), after the handshake.
-    const tls = new TLSSocket(raw, { isServer: true, secureContext: context, requestCert: true, rejectUnauthorized: false });
+    const tls = new TLSSocket(raw, options);
     this.switchTo(tls);
     return tls;
   }

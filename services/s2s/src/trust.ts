@@ -7,8 +7,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { X509Certificate } from 'node:crypto';
-import { createSecureContext, rootCertificates, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
-import { verifyServerIdentity, acceptsForInbound, acceptsForOutbound } from '@hyphae/pki';
+import { createSecureContext, rootCertificates, type ConnectionOptions, type SecureContext, type TLSSocket, type TLSSocketOptions } from 'node:tls';
+import { verifyServerIdentity, acceptsForInbound, acceptsForOutbound, tlsPolicyOptions, type TlsPolicy } from '@hyphae/pki';
 import type { S2sConfig } from '@hyphae/config';
 
 export type PeerCheck = { ok: true } | { ok: false; reason: string };
@@ -59,11 +59,13 @@ export class Trust {
     private readonly key: string,
     private readonly caPems: string[],
     private readonly anchors: X509Certificate[],
-    /** For inbound streams: our certificate, and the anchors client certificates are checked against. */
+    /** For inbound streams: our certificate, the TLS policy, and the anchors client certificates are checked against. */
     readonly serverContext: SecureContext,
+    private readonly policy: ReturnType<typeof tlsPolicyOptions>,
   ) {}
 
-  static async load(s2s: S2sConfig, creds: { cert: string; key: string }): Promise<Trust> {
+  /** `policy`: tls.minVersion and tls.ciphers, applied both ways. */
+  static async load(s2s: S2sConfig, creds: { cert: string; key: string }, policy: TlsPolicy): Promise<Trust> {
     const extra = s2s.caFile ? splitPem(await readFile(s2s.caFile, 'utf8')) : [];
     const caPems = s2s.caOnly ? extra : [...rootCertificates, ...extra];
     const anchors: X509Certificate[] = [];
@@ -74,13 +76,22 @@ export class Trust {
         // an unreadable system root is skipped, not fatal
       }
     }
-    const serverContext = createSecureContext({ cert: creds.cert, key: creds.key, ca: caPems });
-    return new Trust(creds.cert, creds.key, caPems, anchors, serverContext);
+    const options = tlsPolicyOptions(policy);
+    const serverContext = createSecureContext({ cert: creds.cert, key: creds.key, ca: caPems, ...options });
+    return new Trust(creds.cert, creds.key, caPems, anchors, serverContext, options);
   }
 
-  /** Options for a direct-TLS listener (XEP-0368): our certificate; client certificates asked for, checked by checkPeer(). */
-  directTlsServerOptions(): { cert: string; key: string; ca: string[]; requestCert: true; rejectUnauthorized: false; ALPNProtocols: string[] } {
-    return { cert: this.cert, key: this.key, ca: this.caPems, requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['xmpp-server'] };
+  /**
+   * The server side of TLS on an inbound connection (`new TLSSocket`), after
+   * STARTTLS or at once on the direct-TLS port (XEP-0368, ALPN
+   * 'xmpp-server'). A certificate is asked for (SASL EXTERNAL) but not
+   * required: dialback peers have none to offer; checkPeer() judges it.
+   */
+  inboundSocketOptions(directTls: boolean): TLSSocketOptions {
+    return {
+      isServer: true, secureContext: this.serverContext, requestCert: true, rejectUnauthorized: false,
+      ...(directTls ? { ALPNProtocols: ['xmpp-server'] } : {}),
+    };
   }
 
   /**
@@ -98,6 +109,7 @@ export class Trust {
       // RFC 6125 identity (SRV-ID, XmppAddr, …) is checked by checkPeer(), not Node's hostname rule.
       checkServerIdentity: () => undefined,
       ...(directTls ? { ALPNProtocols: ['xmpp-server'] } : {}),
+      ...this.policy,
     };
   }
 
