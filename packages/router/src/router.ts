@@ -71,9 +71,6 @@ const NO_RESPONDERS_RETRY_MS = 250;
  * NATS restart (their reconnect wait is 500 ms plus jitter).
  */
 const BUS_SETTLE_MS = 10_000;
-/** The bare JID rules are tried at most this many times (a cached answer, then fresh ones). */
-const MAX_ATTEMPTS = 3;
-const NONE: ReadonlySet<string> = new Set();
 /** While the registry is being re-recorded after a loss of the store, a miss is looked up again this often. */
 const RECOVERY_RETRY_MS = 200;
 const EMPTY = new Uint8Array(0);
@@ -316,15 +313,12 @@ export class Router implements Routing {
     }
   }
 
-  /**
-   * RFC 6121 §8.5.2: a message to a bare JID. `gone`: sessions that already
-   * answered "gone" for this stanza (the registry may list them a while yet).
-   */
-  private async messageToBare(stanza: Element, from: JID, to: JID, sessions: SessionEntry[], attempt: number, gone: ReadonlySet<string> = NONE): Promise<void> {
+  /** RFC 6121 §8.5.2: a message to a bare JID. */
+  private async messageToBare(stanza: Element, from: JID, to: JID, sessions: SessionEntry[], attempt: number): Promise<void> {
     const type = (stanza.attrs.type as string | undefined) ?? 'normal';
     if (type === 'error') return;
     if (type === 'groupchat') return this.bounce(stanza, from, new StanzaError('service-unavailable'));
-    const available = sessions.filter((s) => s.available && s.priority >= 0 && !gone.has(s.sessionId));
+    const available = sessions.filter((s) => s.available && s.priority >= 0);
     let targets: SessionEntry[];
     if (type === 'headline') {
       targets = available;
@@ -336,12 +330,12 @@ export class Router implements Routing {
     if (targets.length === 0) {
       if (type === 'headline') return;
       // Never store offline (or refuse) on a cached answer: read the registry itself.
-      if (attempt === 0) return this.retryBare(stanza, from, to, attempt, gone);
+      if (attempt === 0) return this.retryBare(stanza, from, to);
       const back = await this.whileRecovering(async () => {
         const again = await this.cache.fresh(to.toBareString());
-        return again.some((s) => s.available && s.priority >= 0 && !gone.has(s.sessionId)) ? again : null;
+        return again.some((s) => s.available && s.priority >= 0) ? again : null;
       });
-      if (back) return this.messageToBare(stanza, from, to, back, attempt, gone);
+      if (back) return this.messageToBare(stanza, from, to, back, attempt);
       return this.offline(stanza, from, to);
     }
     const bare = to.toBareString();
@@ -355,29 +349,30 @@ export class Router implements Routing {
     let delivered = 0;
     let unanswered = 0;
     let unreachable = 0;
-    const lost = new Set(gone);
     for (const s of targets) {
       this.deliver(stanza, data, bare, s, (outcome) => {
         if (outcome === 'delivered') delivered++;
         if (outcome === 'unanswered') unanswered++;
         if (outcome === 'unreachable') unreachable++;
-        if (outcome === 'gone') lost.add(s.sessionId);
         if (--pending > 0 || delivered > 0) return;
         // A node that did not answer may have delivered it: resending could
         // duplicate (and reorder), storing offline could hide it. Tell the sender.
         if (unanswered > 0) this.tell(stanza, from, notAnswered());
         else if (unreachable > 0) this.tell(stanza, from, unreachableNode());
-        // Every chosen resource vanished meanwhile: look again without them
-        // (the registry may list them a while yet); with none left, offline storage.
-        else if (attempt + 1 < MAX_ATTEMPTS) this.after(bare, stanza, from, () => this.retryBare(stanza, from, to, attempt, lost));
+        // Every chosen resource vanished meanwhile: read the registry itself
+        // once (a dead node's sessions are left out of it, dead-nodes.ts).
+        else if (attempt === 0) this.after(bare, stanza, from, () => this.retryBare(stanza, from, to));
+        // Still listed, still gone: the registry lags behind a live node (an
+        // unbind not yet written). Not offline storage: the offline module's
+        // own check would read the same entry and hand the message back.
         else this.tell(stanza, from, new StanzaError('service-unavailable'));
       });
     }
   }
 
-  private async retryBare(stanza: Element, from: JID, to: JID, attempt: number, gone: ReadonlySet<string>): Promise<void> {
+  private async retryBare(stanza: Element, from: JID, to: JID): Promise<void> {
     const sessions = await this.cache.fresh(to.toBareString());
-    return this.messageToBare(stanza, from, to, sessions, attempt + 1, gone);
+    return this.messageToBare(stanza, from, to, sessions, 1);
   }
 
   /**
@@ -434,8 +429,7 @@ export class Router implements Routing {
 
   // --- addressed to a full JID ---------------------------------------------
 
-  /** `gone`: sessions that already answered "gone" for this stanza. */
-  private async toFull(stanza: Element, from: JID, to: JID, attempt: number, gone: ReadonlySet<string> = NONE): Promise<void> {
+  private async toFull(stanza: Element, from: JID, to: JID, attempt: number): Promise<void> {
     const bare = to.toBareString();
     // After a "gone" the resource is treated as absent (and the bare JID rules read the registry itself).
     let entry = attempt === 0 ? await this.cache.get(bare, to.resource) : null;
@@ -450,7 +444,7 @@ export class Router implements Routing {
       }
       const data = enc.encode(stanza.toString());
       this.deliver(stanza, data, bare, entry, (outcome) => {
-        if (outcome === 'gone') this.after(bare, stanza, from, () => this.toFull(stanza, from, to, attempt + 1, new Set([...gone, entry.sessionId])));
+        if (outcome === 'gone') this.after(bare, stanza, from, () => this.toFull(stanza, from, to, attempt + 1));
         // Not "no such resource" (§8.5.3.2): the session is registered, its node
         // did not answer (a bus reconnect). The sender learns it, rather than the
         // message going to the bare JID's handling (offline storage).
@@ -467,7 +461,7 @@ export class Router implements Routing {
         if (type === 'groupchat') return this.bounce(stanza, from, new StanzaError('service-unavailable'));
         // normal/chat: treated as if addressed to the bare JID.
         if (!(await this.accountExists(to))) return this.bounce(stanza, from, new StanzaError('service-unavailable'));
-        return this.messageToBare(stanza, from, to.bare(), attempt === 0 ? await this.cache.list(bare) : await this.cache.fresh(bare), attempt, gone);
+        return this.messageToBare(stanza, from, to.bare(), attempt === 0 ? await this.cache.list(bare) : await this.cache.fresh(bare), attempt);
       case 'iq':
         if (type === 'result' || type === 'error') return;
         return this.bounce(stanza, from, new StanzaError('service-unavailable'));
