@@ -515,6 +515,46 @@ describe('a dead node: its users count as offline (RFC 6121 §8.5.2.2.1)', () =>
   });
 });
 
+describe('offline storage finds a resource available after all (the actor answers "available")', () => {
+  test('the router routes the message again itself: the new resource gets it, nothing stored, no error', async () => {
+    const router = w.newRouter({ actors: new UserActors(w.bus, 4) });
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    let b = '';
+    let asked = 0;
+    w.bus.subscribe('xmpp.user.>', (msg) => {
+      asked++;
+      // Bob's initial presence lands between the router's lookup and the actor's.
+      void bindSession('bob@example.org', 'desk', 'node-b').then((sid) => {
+        b = sid;
+        msg.respond(new Uint8Array(0), { [RESULT_HEADER]: 'available' });
+      });
+    });
+    await w.stores.sessions.bind('bob@example.org', { resource: 'desk', sessionId: 'x', node: 'node-b', priority: 0, available: false, boundAt: 0 });
+    await router.route(chat('bob@example.org', 'm1', 'hello'), alice, a);
+    await until(() => b !== '' && got(w.remote, b).length === 1);
+    assert.equal(got(w.remote, b)[0]?.getChildText('body'), 'hello');
+    assert.equal(asked, 1);
+    await settle();
+    assert.deepEqual(got(w.local, a), [], 'no error to the sender');
+  });
+
+  test('"available" twice in a row (the registry keeps changing): the sender gets a wait error, never silence', async () => {
+    const router = w.newRouter({ actors: new UserActors(w.bus, 4) });
+    const a = await bindSession('alice@example.org', 'phone', 'node-a');
+    let asked = 0;
+    w.bus.subscribe('xmpp.user.>', (msg) => {
+      asked++;
+      msg.respond(new Uint8Array(0), { [RESULT_HEADER]: 'available' });
+    });
+    await router.route(chat('bob@example.org', 'm1', 'hello'), alice, a);
+    await until(() => got(w.local, a).length === 1);
+    const err = got(w.local, a)[0]?.getChild('error');
+    assert.equal(err?.attrs.type, 'wait');
+    assert.ok(err?.getChild('resource-constraint'), String(err));
+    assert.equal(asked, 2);
+  });
+});
+
 describe('while the registry is being re-recorded (the store lost it)', () => {
   /** The store reports a loss `ms` long (StoreEpoch.recovering), as after Redis came back empty. */
   function recoveringFor(ms: number): void {

@@ -336,7 +336,7 @@ export class Router implements Routing {
         return again.some((s) => s.available && s.priority >= 0) ? again : null;
       });
       if (back) return this.messageToBare(stanza, from, to, back, attempt);
-      return this.offline(stanza, from, to);
+      return this.offline(stanza, from, to, attempt);
     }
     const bare = to.toBareString();
     if (this.registry.has('message/deliver')) {
@@ -382,7 +382,7 @@ export class Router implements Routing {
    * stored (no storage, queue full, no such account) — never silence.
    * A bodiless message that only carries a chat state (XEP-0085) is dropped.
    */
-  private async offline(stanza: Element, from: JID, to: JID): Promise<void> {
+  private async offline(stanza: Element, from: JID, to: JID, attempt: number): Promise<void> {
     const hasBody = stanza.getChild('body') !== undefined;
     if (!hasBody) {
       const onlyChatState = stanza.getChildElements().every((c) => c.attrs.xmlns === CHAT_STATES);
@@ -395,6 +395,13 @@ export class Router implements Routing {
       const reply = await actors.send(to.bare(), 'offline', enc.encode(stanza.toString()));
       const result = actors.result(reply);
       if (result === 'stored' || result === 'delivered') return;
+      // A resource became available between the lookup and the actor's: route
+      // it again here (the actor does not route: that could come back to its
+      // own busy mailbox). Twice in a row means the registry keeps changing.
+      if (result === 'available') {
+        if (attempt < 2) return this.messageToBare(stanza, from, to, await this.cache.fresh(to.toBareString()), 2);
+        return this.bounce(stanza, from, new StanzaError('resource-constraint', 'The recipient\'s sessions are changing; try again', { type: 'wait' }));
+      }
       return this.bounce(stanza, from, new StanzaError('service-unavailable', result === 'full' ? 'The recipient\'s offline storage is full' : undefined));
     } catch (err) {
       this.opts.logger.warn({ err, to: to.toBareString() }, 'offline storage unreachable');

@@ -38,8 +38,8 @@ export type UserOp =
  */
 const IDEMPOTENT: ReadonlySet<UserOp> = new Set<UserOp>(['roster-iq', 'presence-out', 'presence-in', 'session-end', 'account-deleted']);
 
-/** 'stored' | 'delivered' | 'full' | 'gone' (no such account) | 'ok' */
-export type UserResult = 'ok' | 'stored' | 'delivered' | 'full' | 'gone';
+/** 'stored' | 'delivered' | 'full' | 'gone' (no such account) | 'available' (offline: a resource is available after all; route it again) | 'ok' */
+export type UserResult = 'ok' | 'stored' | 'delivered' | 'full' | 'gone' | 'available';
 
 export type { SessionEndedEvent } from '@hyphae/module-api';
 

@@ -8,9 +8,11 @@
  *
  * - `offline/store` runs first: modules refuse or drop a message (XEP-0191:
  *   from a blocked contact) and answer its sender themselves.
- * - The result word tells the router what to answer: 'stored' and
- *   'delivered' nothing, 'full' and 'gone' (no such account)
- *   <service-unavailable/>.
+ * - The result word tells the router what to do: 'stored' nothing, 'full'
+ *   and 'gone' (no such account) answer <service-unavailable/>, 'available'
+ *   (a resource became available since the router looked) route it again.
+ *   The actor never routes the message itself: routing could end in offline
+ *   storage again, i.e. in this actor's own busy mailbox.
  * - account/deleted drops the queue.
  */
 import { parse, type Element } from 'ltx';
@@ -31,7 +33,7 @@ export interface OfflineDeps {
 }
 
 /** The `offline` operation's answers. */
-export type OfflineResult = 'stored' | 'delivered' | 'full' | 'gone';
+export type OfflineResult = 'stored' | 'available' | 'full' | 'gone';
 
 /** XEP-0203 delay marking the moment the server stored the message. */
 export function stampDelay(stanza: Element, domain: string, now: Date): void {
@@ -45,11 +47,7 @@ async function store(d: OfflineDeps, user: JID, stanza: Element, routing: Routin
   const bare = user.toBareString();
   // A resource may have become available since the router looked.
   const sessions = await d.sessions.list(bare);
-  if (sessions.some((s) => s.available && s.priority >= 0)) {
-    stanza.attrs.to = bare;
-    await routing.send(stanza);
-    return 'delivered';
-  }
+  if (sessions.some((s) => s.available && s.priority >= 0)) return 'available';
   const modules = d.modules();
   if (modules.has('offline/store')) {
     const from = tryParseJid(String(stanza.attrs.from ?? ''));

@@ -91,11 +91,10 @@ test('storage turned off (cap 0) answers "full"; an unknown account answers "gon
   assert.equal(await stores.offline.count('nobody@capulet.lit'), 0);
 });
 
-test('a resource that became available meanwhile gets the message at once (to the bare JID), not storage', async () => {
+test('a resource that became available meanwhile: the router is told to route it again (the actor does not route), nothing stored', async () => {
   sessions = [{ resource: 'balcony', available: true, priority: 0 } as SessionEntry];
-  assert.equal(await store(message('now')), 'delivered');
-  assert.equal(sent.length, 1);
-  assert.equal(sent[0]!.attrs.to, 'juliet@capulet.lit');
+  assert.equal(await store(message('now')), 'available');
+  assert.equal(sent.length, 0);
   assert.equal(await stores.offline.count('juliet@capulet.lit'), 0);
   // A negative priority never receives bare-JID messages (RFC 6121 §8.5.2.1.1): stored instead.
   sessions = [{ resource: 'balcony', available: true, priority: -1 } as SessionEntry];
