@@ -188,7 +188,7 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
         { rooms: n, held: held.length, orphans: orphans.length, ms: Math.round(performance.now() - started), epoch: epoch.id },
         `store reset detected; re-recorded ${n} rooms in ${Math.round(performance.now() - started)} ms`,
       );
-    });
+    }).catch((err: unknown) => logger.error({ err }, 'writing rooms back after a store reset failed'));
   };
 
   let service: ShardedService | undefined;
