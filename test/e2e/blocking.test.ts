@@ -202,6 +202,32 @@ function blockingSuite(mode: Mode): void {
       await juliet.waitFor((el) => presenceFrom(romeo.jid)(el) && el.getChildText('status') === 'visible again', 10_000, "the contact's presence");
     });
 
+    test("§3.3: what the server answers for the user is refused to a blocked JID (vCard, last activity: <service-unavailable/>); its subscription request is neither presented nor kept", 60_000, async () => {
+      const [j, r, n] = await Promise.all([account('jv'), account('rv'), account('nv')]);
+      const juliet = await online(j, nodeA, 'balcony');
+      const romeo = await online(r, nodeB, 'orchard');
+      const nurse = await online(n, nodeB, 'kitchen');
+      const published = await juliet.iq(xml('iq', { type: 'set' }, xml('vCard', { xmlns: 'vcard-temp' }, xml('FN', {}, 'Juliet Capulet'))));
+      assert.equal(published.attrs.type, 'result', published.toString());
+      await blockOk(juliet, 'block', [r.bare]);
+      // The bare JID's vCard is answered by the server (XEP-0054): to the blocked JID it is as if there were no such user.
+      const vcard = await romeo.iq(xml('iq', { type: 'get', to: j.bare }, xml('vCard', { xmlns: 'vcard-temp' })));
+      assertError(vcard, 'service-unavailable', 'cancel', 'vCard of a user who blocked the requester');
+      const lastQ = await romeo.iq(xml('iq', { type: 'get', to: j.bare }, xml('query', { xmlns: 'jabber:iq:last' })));
+      assertError(lastQ, 'service-unavailable', 'cancel', 'last activity of a user who blocked the requester');
+      // Anyone else still gets an answer.
+      const other = await nurse.iq(xml('iq', { type: 'get', to: j.bare }, xml('vCard', { xmlns: 'vcard-temp' })));
+      assert.equal(other.attrs.type, 'result', other.toString());
+      assert.equal(other.getChild('vCard', 'vcard-temp')?.getChildText('FN'), 'Juliet Capulet');
+      // A subscription request from the blocked JID: never presented, and not waiting for the next login either.
+      await romeo.send(xml('presence', { to: j.bare, type: 'subscribe' }));
+      await expectNothing(juliet, (el) => el.name === 'presence' && el.attrs.type === 'subscribe', 'the blocked JID\'s subscription request', quietMs);
+      await blockOk(juliet, 'unblock', [r.bare]);
+      await juliet.stop();
+      const again = await online(j, nodeB, 'chamber');
+      await expectNothing(again, (el) => el.name === 'presence' && el.attrs.type === 'subscribe', 'a request kept from while it was blocked', quietMs);
+    });
+
     test('a domain item blocks every JID of the domain; unblock all lifts everything; the own resources are never blocked', 60_000, async () => {
       const { juliet, romeo, j } = await couple();
       const nurse = await online(await account('nurse'), nodeB, 'kitchen');

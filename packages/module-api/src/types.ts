@@ -245,6 +245,28 @@ export interface RoomGroupchatEvent {
   routing: Routing;
 }
 
+/**
+ * `iq/account`: an iq get/set to a local account's bare JID from someone
+ * else, which the server is about to answer on the account's behalf (vCard,
+ * last activity, …), in the router; a hook answers it (e.g. XEP-0191: from
+ * a blocked JID, <service-unavailable/>) and stops it.
+ */
+export type AccountIqEvent = IqRequest;
+
+/**
+ * `presence/in`: a subscription stanza or probe from a contact, as the
+ * user's actor is about to act on it (RFC 6121 §3, §4.3); a hook that stops
+ * it leaves the user's state untouched and nothing is presented.
+ */
+export interface InboundPresenceEvent {
+  presence: Element;
+  /** The user it is addressed to. */
+  user: JID;
+  /** The contact (bare JID). */
+  from: JID;
+  routing: Routing;
+}
+
 /** `account/deleted`: in the user's actor, after the roster module forgot the account's data; modules forget theirs. */
 export interface AccountDeletedEvent {
   user: JID;
@@ -267,6 +289,8 @@ export interface Hooks {
   'message/deliver'?: Hook<MessageDeliverEvent>;
   'session/deliver'?: Hook<SessionDeliverEvent>;
   'offline/store'?: Hook<OfflineStoreEvent>;
+  'iq/account'?: Hook<AccountIqEvent>;
+  'presence/in'?: Hook<InboundPresenceEvent>;
   'presence/broadcast'?: Hook<PresenceBroadcastEvent>;
   'room/groupchat'?: Hook<RoomGroupchatEvent>;
   'session/bound'?: (event: SessionLifecycleEvent) => void | Promise<void>;

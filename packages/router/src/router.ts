@@ -646,9 +646,14 @@ export class Router implements Routing {
       // RFC 6120 §8.4: an iq the server does not understand.
       return this.bounce(iq, from, new StanzaError('service-unavailable'));
     }
+    const request = { iq, payload, from, to, routing: this };
+    // Someone else's query the server answers for the account: modules may refuse it first (XEP-0191).
+    if (target === 'account' && this.registry.has('iq/account') && from.toBareString() !== to.toBareString()) {
+      if ((await this.registry.run('iq/account', request)) === 'stop') return;
+    }
     let answer: Element | null | IqReply;
     try {
-      answer = await route.handle({ iq, payload, from, to, routing: this });
+      answer = await route.handle(request);
     } catch (e) {
       if (e instanceof StanzaError) return this.bounce(iq, from, e);
       this.opts.logger.error({ err: e, xmlns: payload.attrs.xmlns }, 'iq handler failed');

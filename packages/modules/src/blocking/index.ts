@@ -16,11 +16,13 @@
  *   answered <service-unavailable/> (offline/store, as §3.3 answers it when
  *   online); account/deleted forgets the list.
  *
+ * - iq/account (router): an iq get/set from a blocked JID that the server
+ *   would answer on the user's behalf (vCard, last activity) gets
+ *   <service-unavailable/>; presence/in (user actor): a subscription request
+ *   or probe from a blocked JID is neither recorded nor answered.
+ *
  * Not done: §5's mapping onto XEP-0016 privacy lists (not implemented by
- * this server, so there is one store only); iqs from a blocked JID to the
- * user's bare JID that the server answers on the user's behalf (vCard, last
- * activity) and inbound subscription requests are not refused: no hook runs
- * before those (the latter's presence is still never delivered).
+ * this server, so there is one store only).
  */
 import { z } from 'zod';
 import { leaf } from '@hyphae/config';
@@ -88,6 +90,21 @@ export function blockingInstance(d: BlockingDeps): ModuleInstance {
         await e.routing.bounce(e.stanza, e.from, new StanzaError('service-unavailable'));
         return 'stop';
       },
+      // §3.3: an iq get/set from a blocked JID gets <service-unavailable/>, also one the server answers for the user (vCard, last activity).
+      'iq/account': async (e) => {
+        const owner = e.to.toBareString();
+        if (!isBlocked(await loadList(ctx, owner), owner, e.from)) return undefined;
+        ctx.count('in');
+        await e.routing.bounce(e.iq, e.from, new StanzaError('service-unavailable'));
+        return 'stop';
+      },
+      // §3.3: nothing from a blocked JID reaches the user — a subscription request is not even recorded.
+      'presence/in': async (e) => {
+        const owner = e.user.toBareString();
+        if (!isBlocked(await loadList(ctx, owner), owner, e.from)) return undefined;
+        ctx.count('in');
+        return 'stop';
+      },
       'account/deleted': (e) => ctx.store.clear(e.user.toBareString()),
     },
   };
@@ -97,8 +114,8 @@ export const blocking = defineModule<BlockingOptions>({
   name: 'blocking',
   description: 'Blocking command: users block JIDs (nothing delivered from them, nothing routed to them, presence withheld)',
   specs: [{
-    spec: 'XEP-0191', version: '1.3', status: 'partial',
-    note: 'no XEP-0016 privacy lists; from a blocked JID, iqs the server answers for the bare JID are still answered and subscription requests still recorded (never delivered)',
+    spec: 'XEP-0191', version: '1.3',
+    note: 'without the XEP-0016 privacy-list mapping (§5): the server has no privacy lists',
   }],
   config: { key: 'blocking', schema },
   // Before the modules that copy or keep messages (carbons, archives) and the roster's stanza/out.

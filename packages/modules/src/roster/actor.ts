@@ -38,8 +38,12 @@ export function rosterOps(base: Omit<RosterContext, 'router'>): Record<string, U
       const p = stanzaOf(req);
       const from = tryParseJid(String(p.attrs.from ?? ''));
       const type = p.attrs.type as string | undefined;
-      if (from && type && SUBSCRIPTION_TYPES.has(type)) await inboundSubscription(ctx(req), p, req.user, from.bare(), type as SubscriptionType);
-      else if (from && type === 'probe') await answerProbe(ctx(req), req.user.toBareString(), from.toBareString());
+      if (!from) return 'ok';
+      // Modules may withhold it (XEP-0191: from a blocked JID, nothing recorded, nothing presented).
+      const { modules } = base;
+      if (modules.has('presence/in') && (await modules.run('presence/in', { presence: p, user: req.user, from, routing: req.routing })) === 'stop') return 'ok';
+      if (type && SUBSCRIPTION_TYPES.has(type)) await inboundSubscription(ctx(req), p, req.user, from.bare(), type as SubscriptionType);
+      else if (type === 'probe') await answerProbe(ctx(req), req.user.toBareString(), from.toBareString());
       return 'ok';
     },
     'session-end': async (req) => {
