@@ -68,6 +68,23 @@ describe('SessionCache', () => {
     assert.equal(reads, 4);
   });
 
+  test("this process's own write is seen at once, before its event comes back over the bus", async () => {
+    // Events published where this cache does not listen: as with NATS, where
+    // the event comes back only after a round trip through the server.
+    const elsewhere = createMemoryBus();
+    const own = announceSessionChanges(stores.sessions, elsewhere);
+    const c = new SessionCache(own, { ttlMs: 5_000, maxEntries: 100, now: () => clock }).attach(bus);
+    try {
+      await own.bind(bare, { ...entry('balcony'), available: false });
+      assert.equal((await c.list(bare))[0]?.available, false);
+      await own.update(bare, 'balcony', 's-balcony', { available: true });
+      assert.equal((await c.list(bare))[0]?.available, true, 'the availability this process just wrote');
+    } finally {
+      c.detach();
+      await elsewhere.close();
+    }
+  });
+
   test('a write that changes nothing announces nothing', async () => {
     await sessions.bind(bare, entry('balcony'));
     await settle();

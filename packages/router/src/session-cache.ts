@@ -11,7 +11,11 @@
  * that entry. A node's death (`xmpp.events.node.down`) drops everything.
  * A read that was in flight when an invalidation arrived is not cached
  * (a generation per entry), and entries expire after `ttlMs` anyway, so a
- * lost event (a bus reconnect) costs at most that long.
+ * lost event (a bus reconnect) costs at most that long. The process's own
+ * writes invalidate its caches at once, not when their event comes back
+ * over the bus: a user actor that makes a session available and then
+ * routes its presence must not read the cached "unavailable" (the initial
+ * presence would never reach its sender, RFC 6121 §4.2.2).
  *
  * What a stale entry can do, and why it is safe: a message may go to a
  * session that has just ended — its node answers "gone" and the router
@@ -39,6 +43,12 @@ interface Entry {
   expires: number;
 }
 
+/** The registry as announceSessionChanges wraps it. */
+export interface AnnouncedSessionStore extends SessionStore {
+  /** Calls `fn` with the bare JID of each change this process writes, as soon as it is written; returns the remover. */
+  onLocalChange(fn: (bare: string) => void): () => void;
+}
+
 export interface CacheCounters {
   hits: number;
   misses: number;
@@ -50,6 +60,7 @@ export class SessionCache {
   private readonly generations = new Map<string, number>();
   private epoch = 0;
   private readonly subs: Subscription[] = [];
+  private offLocal: (() => void) | null = null;
   readonly counters: CacheCounters = { hits: 0, misses: 0 };
   /** The nodes whose sessions this cache leaves out. */
   readonly deadNodes: DeadNodes;
@@ -68,11 +79,15 @@ export class SessionCache {
       bus.subscribe(EVENTS.nodeDown, () => this.clear()),
     );
     this.deadNodes.attach(bus);
+    const local = (this.store as Partial<AnnouncedSessionStore>).onLocalChange;
+    if (local) this.offLocal = local.call(this.store, (bare) => this.invalidate(bare));
     return this;
   }
 
   detach(): void {
     for (const s of this.subs.splice(0)) s.unsubscribe();
+    this.offLocal?.();
+    this.offLocal = null;
     this.deadNodes.detach();
   }
 
@@ -163,12 +178,19 @@ export class SessionCache {
  * an older one, and nothing reads it from a cache (probes read the store).
  * Reads leave out the sessions of nodes known dead (dead-nodes.ts).
  */
-export function announceSessionChanges(store: SessionStore, bus: Bus): SessionStore {
+export function announceSessionChanges(store: SessionStore, bus: Bus): AnnouncedSessionStore {
   // Every reader of the process's registry leaves dead nodes' sessions out (dead-nodes.ts).
   const dead = new DeadNodes().attach(bus);
-  const announce = (bare: string, node?: string): void =>
+  const local = new Set<(bare: string) => void>();
+  const announce = (bare: string, node?: string): void => {
+    for (const fn of local) fn(bare);
     bus.publish(EVENTS.sessionChanged, encodeEvent((node === undefined ? { bare } : { bare, node }) satisfies SessionChange));
+  };
   return {
+    onLocalChange(fn) {
+      local.add(fn);
+      return () => local.delete(fn);
+    },
     async bind(bare, entry) {
       const replaced = await store.bind(bare, entry);
       // Only the node holding a session binds it: a bind shows that node alive.
