@@ -11,5 +11,6 @@ export { startShardedService } from './service.js';
 export type { ShardedServiceOptions, ShardedService, ActorHandler } from './service.js';
 export { requestWithRetry } from './retry.js';
 export type { RetryOptions } from './retry.js';
-/** Reply header of an owner that accepted a request but lost the shard before handling it (requestWithRetry resends). */
-export { MOVED_HEADER, MOVED_VALUE } from './protocol.js';
+/** Reply header of an owner that accepted a request but lost the shard before handling it, or refused it (requestWithRetry resends). */
+export { MOVED_HEADER, MOVED_VALUE, BUSY_VALUE, TIMEOUT_HEADER } from './protocol.js';
+export { ActorBusyError } from './errors.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { BusTimeoutError, NoRespondersError, createMemoryBus } from '@hyphae/bus';
-import { requestWithRetry } from './index.js';
-import { MOVED_HEADER, MOVED_VALUE } from './protocol.js';
+import { ActorBusyError, requestWithRetry } from './index.js';
+import { BUSY_VALUE, MOVED_HEADER, MOVED_VALUE, TIMEOUT_HEADER } from './protocol.js';
 import { sleep } from './testing.js';
 
 const enc = new TextEncoder();
@@ -61,6 +61,29 @@ describe('requestWithRetry', () => {
     const reply = await requestWithRetry(bus, 's', enc.encode('x'), { headers: { 'x-t': 'v' } });
     assert.equal(dec.decode(reply.data), 'ok');
     assert.equal(n, 3);
+    await bus.close();
+  });
+
+  it('retries a "busy" reply (the owner refused it, nothing ran) and tells the owner how long it waits', async () => {
+    const bus = createMemoryBus();
+    let n = 0;
+    const waits: Array<string | undefined> = [];
+    bus.subscribe('s', (m) => {
+      waits.push(m.headers[TIMEOUT_HEADER]);
+      if (++n < 3) m.respond(new Uint8Array(0), { [MOVED_HEADER]: BUSY_VALUE });
+      else m.respond(enc.encode('ok'));
+    });
+    const reply = await requestWithRetry(bus, 's', enc.encode('x'), { timeoutMs: 1234 });
+    assert.equal(dec.decode(reply.data), 'ok');
+    assert.equal(n, 3);
+    assert.deepEqual(waits, ['1234', '1234', '1234']);
+    await bus.close();
+  });
+
+  it('an owner still busy after retryForMs ends in an ActorBusyError', async () => {
+    const bus = createMemoryBus();
+    bus.subscribe('full', (m) => void m.respond(new Uint8Array(0), { [MOVED_HEADER]: BUSY_VALUE }));
+    await assert.rejects(requestWithRetry(bus, 'full', enc.encode('x'), { retryForMs: 300 }), ActorBusyError);
     await bus.close();
   });
 

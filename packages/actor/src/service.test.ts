@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { NoRespondersError, createMemoryBus } from '@hyphae/bus';
-import { requestWithRetry, shardOf, startShardedService } from './index.js';
+import { ActorBusyError, requestWithRetry, shardOf, startShardedService } from './index.js';
 import { simulateCrash } from './service.js';
 import { CoordinationView, FakeCoordination, Ledger, SHARDS, failover, keyFromSubject, quietLogger, sleep, start, subjectOf, waitFor } from './testing.js';
 
@@ -318,6 +318,62 @@ describe('startShardedService (memory bus, fake coordination)', () => {
     await a.stop();
     assert.equal(await a.runInMailbox(shardOf(key, SHARDS), subject, async () => assert.fail('ran on a shard not served')), false);
     await bus.close();
+  });
+
+  describe('overload', () => {
+    it('a request whose sender stopped waiting before its turn is not run; its resend is, once', async () => {
+      const bus = createMemoryBus();
+      const coord = new FakeCoordination();
+      const ledger = new Ledger();
+      const shed: string[] = [];
+      // One key whose first message takes 600 ms: the second waits longer than its sender does.
+      let calls = 0;
+      const a = await start('a', bus, coord, ledger, timing, () => (calls++ === 0 ? 600 : 0), { onShed: (reason) => shed.push(reason) });
+      const key = 'busy@example.com';
+      const first = requestWithRetry(bus, subjectOf(key), enc.encode('1'));
+      const second = requestWithRetry(bus, subjectOf(key), enc.encode('2'), { timeoutMs: 300, retryForMs: 5_000, idempotent: true });
+      assert.equal(dec.decode((await first).data), 'a');
+      assert.equal(dec.decode((await second).data), 'a');
+      // The first attempt of '2' timed out while '1' ran and was resent; once
+      // '1' was done, only the resend ran. Before, both did: [1, 2, 2].
+      assert.deepEqual(ledger.byKey.get(key)?.map((e) => e.seq), [1, 2]);
+      assert.ok(shed.length >= 1 && shed.every((r) => r === 'expired'), `shed: ${shed.join(',')}`);
+      await waitFor(() => a.queued() === 0, 1000, 'the mailboxes to empty');
+      await a.stop();
+      await bus.close();
+    });
+
+    it('past maxQueued a request is refused as busy at once, and goes through once the mailboxes drain', async () => {
+      const bus = createMemoryBus();
+      const coord = new FakeCoordination();
+      const ledger = new Ledger();
+      const shed: string[] = [];
+      const a = await start('a', bus, coord, ledger, timing, () => 100, { maxQueued: 3, onShed: (reason) => shed.push(reason) });
+      const keys = Array.from({ length: 6 }, (_, i) => `q${i}@example.com`);
+      // Six keys at once: three are taken, three refused (and resent until they fit).
+      const replies = keys.map((k, i) => requestWithRetry(bus, subjectOf(k), enc.encode(String(i)), { retryForMs: 5_000 }));
+      await sleep(20);
+      assert.equal(a.queued(), 3, 'never more than maxQueued in the mailboxes');
+      assert.equal(shed.filter((r) => r === 'busy').length, 3);
+      await Promise.all(replies);
+      for (const k of keys) assert.equal(ledger.byKey.get(k)?.length, 1, k);
+      await a.stop();
+      await bus.close();
+    });
+
+    it('a sender that cannot get in within retryForMs gets an ActorBusyError, and nothing ran', async () => {
+      const bus = createMemoryBus();
+      const coord = new FakeCoordination();
+      const ledger = new Ledger();
+      const a = await start('a', bus, coord, ledger, timing, () => 600, { maxQueued: 1 });
+      const hog = requestWithRetry(bus, subjectOf('hog@example.com'), enc.encode('1'));
+      await sleep(20);
+      await assert.rejects(requestWithRetry(bus, subjectOf('late@example.com'), enc.encode('2'), { retryForMs: 200 }), ActorBusyError);
+      await hog;
+      assert.equal(ledger.byKey.get('late@example.com'), undefined);
+      await a.stop();
+      await bus.close();
+    });
   });
 
   it('rejects timings where a renewal cannot fit before the deadline', async () => {

@@ -1,7 +1,7 @@
 import type { Bus, BusMessage, Subscription } from '@hyphae/bus';
 import { EpochWatch, type CoordinationStore, type StoreEpoch } from '@hyphae/store';
 import { KeyedMailbox } from './mailbox.js';
-import { MOVED_HEADER, MOVED_VALUE } from './protocol.js';
+import { BUSY_VALUE, MOVED_HEADER, MOVED_VALUE, TIMEOUT_HEADER } from './protocol.js';
 import { DEFAULT_SHARDS, shardOf } from './shard.js';
 
 /** Handles one message of actor `key`; messages of one key never overlap. */
@@ -42,6 +42,20 @@ export interface ShardedServiceOptions {
    * no instance takes a free shard. Bounded by the round's call timeout.
    */
   onEpoch?: (round: { reset: boolean; epoch: StoreEpoch; owned: number[] }) => Promise<void>;
+  /**
+   * Messages queued or running in this instance's mailboxes, all shards
+   * together, past which a request is refused at once (reply `hy-actor:
+   * busy`; requestWithRetry backs off and resends): overload makes senders
+   * wait or fail, not this process's memory grow without end. Default: no
+   * bound.
+   */
+  maxQueued?: number;
+  /**
+   * Called for each message not run because of overload: 'busy' (refused,
+   * the mailboxes were full), 'expired' (its sender had stopped waiting
+   * before its turn came: `hy-timeout`, protocol.ts). For a counter.
+   */
+  onShed?: (reason: 'busy' | 'expired', subject: string) => void;
 }
 
 export interface ShardedService {
@@ -55,6 +69,8 @@ export interface ShardedService {
    * serves the shard; false (fn not run) when it does not.
    */
   runInMailbox(shard: number, key: string, fn: () => Promise<void>): Promise<boolean>;
+  /** Messages from the bus queued or running in this instance's mailboxes (a queue-depth gauge). */
+  queued(): number;
   /** Graceful: stops acquiring, unsubscribes, drains mailboxes, releases leases, leaves the group. */
   stop(): Promise<void>;
 }
@@ -79,6 +95,9 @@ interface Shard {
 
 const EMPTY = new Uint8Array(0);
 const MOVED = { [MOVED_HEADER]: MOVED_VALUE };
+const BUSY = { [MOVED_HEADER]: BUSY_VALUE };
+/** Overload is logged at most this often, with the counts since the last line (a line per refusal would add to it). */
+const SHED_LOG_MS = 10_000;
 const now = (): number => performance.now();
 
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -158,6 +177,25 @@ export async function startShardedService(opts: ShardedServiceOptions): Promise<
   let crashed = false;
   let tickRunning: Promise<void> | null = null;
   let lastOwned = '';
+  const maxQueued = opts.maxQueued ?? Infinity;
+  /** Messages from the bus queued or running in the mailboxes. */
+  let queued = 0;
+  const shedCounts = { busy: 0, expired: 0 };
+  let shedLoggedAt = -Infinity;
+
+  function shed(reason: 'busy' | 'expired', msg: BusMessage): void {
+    shedCounts[reason]++;
+    opts.onShed?.(reason, msg.subject);
+    const t = now();
+    if (t - shedLoggedAt < SHED_LOG_MS) return;
+    shedLoggedAt = t;
+    logger.warn(
+      { group, refusedBusy: shedCounts.busy, skippedExpired: shedCounts.expired, queued, maxQueued: Number.isFinite(maxQueued) ? maxQueued : null },
+      'actor: overloaded — requests refused (mailboxes full) or not run (their senders had stopped waiting); counts since the last such line',
+    );
+    shedCounts.busy = 0;
+    shedCounts.expired = 0;
+  }
 
   const owned = (): number[] => [...shards.values()].filter((s) => s.phase === 'active').map((s) => s.n).sort((a, b) => a - b);
 
@@ -245,15 +283,33 @@ export async function startShardedService(opts: ShardedServiceOptions): Promise<
       logger.warn({ err, group, shard: s.n, subject: msg.subject }, 'actor: keyOf failed; message dropped');
       return;
     }
+    // Bounded: past maxQueued a request is refused before it costs anything
+    // more (a message that is not a request cannot be told, so it queues).
+    if (queued >= maxQueued && msg.respond(EMPTY, BUSY)) {
+      shed('busy', msg);
+      return;
+    }
+    const arrived = now();
+    const waited = Number(msg.headers[TIMEOUT_HEADER]);
+    queued++;
     s.mailbox
       .run(key, async () => {
         if (!live(s)) {
           msg.respond(EMPTY, MOVED);
           return;
         }
+        // Its sender stopped waiting before its turn: it has resent it (a new
+        // message, behind this one) or answered its own sender already.
+        if (waited > 0 && now() - arrived >= waited) {
+          shed('expired', msg);
+          return;
+        }
         await handler(msg, key);
       })
-      .catch((err: unknown) => logger.warn({ err, group, shard: s.n, key, subject: msg.subject }, 'actor: handler failed'));
+      .catch((err: unknown) => logger.warn({ err, group, shard: s.n, key, subject: msg.subject }, 'actor: handler failed'))
+      .then(() => {
+        queued--;
+      });
   }
 
   /** Starts serving shard n (lease just acquired); the caller flushes the bus and notifies once for a batch. */
@@ -525,6 +581,7 @@ export async function startShardedService(opts: ShardedServiceOptions): Promise<
         return true;
       });
     },
+    queued: () => queued,
     stop() {
       if (crashed) return Promise.resolve(); // a dead process does nothing more
       stopped ??= doStop();

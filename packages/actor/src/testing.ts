@@ -213,7 +213,7 @@ export function start(
   ledger: Ledger,
   timing: Timing,
   delay?: () => number,
-  extra: Pick<ShardedServiceOptions, 'onEpoch'> = {},
+  extra: Pick<ShardedServiceOptions, 'onEpoch' | 'maxQueued' | 'onShed'> = {},
 ): Promise<ShardedService> {
   return startShardedService({
     ...extra,
