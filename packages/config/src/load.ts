@@ -81,7 +81,7 @@ export function defaultConfig(sections: readonly ConfigSection[] = []): HyphaeCo
     },
     registration: { open: true, maxPerIp: 5, windowSeconds: 3600, allowlist: ['127.0.0.0/8', '::1/128'], maxAttemptsPerStream: 5 },
     sm: { heartbeatIntervalMs: 1000, nodeTtlMs: 5000 },
-    roster: { shards: 64, maxItems: 1000, maxNameLength: 1023, offlineCap: 1000, leaseTtlMs: 5000 },
+    roster: { shards: 64, maxItems: 1000, maxNameLength: 1023, offlineCap: 1000, leaseTtlMs: 5000, maxQueued: 10_000 },
     muc: {
       enabled: true,
       subdomain: 'conference',

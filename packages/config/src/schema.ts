@@ -328,6 +328,10 @@ const rosterSchema = z.strictObject({
     doc: 'How long a roster instance owns a shard without renewing; bounds the failover time.',
     expect: 'milliseconds, an integer from 500 to 600000',
   }),
+  maxQueued: leaf(int(1, 10_000_000), {
+    doc: "Operations queued or running in one roster instance's user mailboxes; past it, new ones are refused at once and their senders retry for up to 20 s, then answer <resource-constraint/> (wait). Depth: hyphae_queue_depth{queue=\"roster-mailbox\"}.",
+    expect: 'an integer from 1 to 10000000',
+  }),
 });
 
 const mucSchema = z.strictObject({

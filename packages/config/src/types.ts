@@ -70,6 +70,8 @@ export interface RosterConfig {
   offlineCap: number;
   /** How long a roster instance owns a shard without renewing (bounds failover). */
   leaseTtlMs: number;
+  /** Operations queued or running in one instance's mailboxes; past it new ones are refused (busy). */
+  maxQueued: number;
 }
 
 export interface MucConfig {

@@ -32,6 +32,13 @@ export interface Metrics {
   registrySessions: Gauge;
   /** Items waiting in a named queue (mailboxes, write batches, …). */
   queueDepth: Gauge<'queue'>;
+  /**
+   * Work not done because of overload, by queue ('roster-mailbox', …) and
+   * reason: 'full' (refused: the queue was at its bound; the sender retries
+   * or answers a wait error), 'expired' (not run: its sender had stopped
+   * waiting before its turn came).
+   */
+  overloadShed: Counter<'queue' | 'reason'>;
   /** Stream errors sent, by condition (RFC 6120 §4.9.3). */
   streamErrors: Counter<'condition'>;
   /** Stanza errors sent, by condition (RFC 6120 §8.3.3). */
@@ -174,6 +181,12 @@ export function createMetrics(opts: MetricsOptions): Metrics {
       name: 'hyphae_queue_depth',
       help: 'Items waiting in a queue',
       labelNames: ['queue'] as const,
+      registers,
+    }),
+    overloadShed: new Counter({
+      name: 'hyphae_overload_shed_total',
+      help: 'Work not done because of overload, by queue and reason (full: refused at the bound; expired: its sender had stopped waiting)',
+      labelNames: ['queue', 'reason'] as const,
       registers,
     }),
     streamErrors: new Counter({

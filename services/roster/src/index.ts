@@ -57,6 +57,7 @@ export async function startRoster(deps: RosterDeps): Promise<RosterService> {
     return 'ok';
   };
 
+  const shed = metrics.overloadShed;
   const service = await startShardedService({
     group: 'roster',
     instanceId: config.nodeId,
@@ -69,6 +70,9 @@ export async function startRoster(deps: RosterDeps): Promise<RosterService> {
     // One mailbox per user: the subject names the user.
     keyOf: (msg) => msg.subject,
     logger,
+    // Bounded: past it, senders are told 'busy' and retry, then answer a wait error.
+    maxQueued: config.roster.maxQueued,
+    onShed: (reason) => shed.inc({ queue: 'roster-mailbox', reason: reason === 'busy' ? 'full' : reason }),
     handler: async (msg) => {
       let result: string;
       try {
@@ -82,10 +86,15 @@ export async function startRoster(deps: RosterDeps): Promise<RosterService> {
   });
   metrics.shardsOwned.set({ group: 'roster' }, service.owned().length);
   service.onChange((owned) => metrics.shardsOwned.set({ group: 'roster' }, owned.length));
+  // Sampled (a gauge per message would cost more than the mailbox itself).
+  const depth = metrics.queueDepth.labels({ queue: 'roster-mailbox' });
+  const sampler = setInterval(() => depth.set(service.queued()), 1000);
+  sampler.unref();
   logger.info({ shards: config.roster.shards }, 'roster service started');
   return {
     owned: () => service.owned(),
     async stop() {
+      clearInterval(sampler);
       await service.stop();
       router.close();
     },
