@@ -6,7 +6,8 @@
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { Element } from 'ltx';
-import { iqResult } from '@hyphae/stanza';
+import { iqResult, StanzaError } from '@hyphae/stanza';
+import { rosterInstance } from '@hyphae/modules';
 import { SessionKey, type ClientSession, type ModuleInstance, type SessionLifecycleEvent, type StreamContext } from '@hyphae/module-api';
 import { addAccount, authenticate, createWorld, registryOf, settle, type World } from './test-world.js';
 
@@ -183,4 +184,31 @@ test('session/bound runs after the bind result, session/unbound when the session
   assert.deepEqual(events.map(([n]) => n), ['bound', 'bound-2', 'unbound']);
   assert.equal(events[2]?.[1].session.id, sid);
   assert.equal(events[2]?.[1].reason, 'closed');
+});
+
+test("a presence or roster query the user's actor could not handle is answered with an error, never left unanswered", async () => {
+  w = await createWorld(registryOf(rosterInstance()));
+  const world = w;
+  const { t } = await world.login('lena', 'tab');
+  // The actor's operation failed (a store timing out there): it answers 'error'.
+  world.router.actorAnswer = async () => 'error';
+  t.receive("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>");
+  const iqErr = await t.next();
+  assert.equal(iqErr.attrs.id, 'r1');
+  assert.equal(iqErr.attrs.type, 'error');
+  assert.equal(iqErr.getChild('error')?.attrs.type, 'wait');
+  assert.ok(iqErr.getChild('error')?.getChild('internal-server-error'));
+  t.receive('<presence/>');
+  const presErr = await t.next();
+  assert.equal(presErr.name, 'presence');
+  assert.equal(presErr.attrs.type, 'error');
+  assert.ok(presErr.getChild('error')?.getChild('internal-server-error'));
+  // Overloaded: the module's own condition (resource-constraint, wait) reaches the client as it is.
+  world.router.actorAnswer = async () => Promise.reject(new StanzaError('resource-constraint', 'The server is overloaded; try again later', { type: 'wait' }));
+  t.receive("<presence><show>away</show></presence>");
+  const busy = await t.next();
+  assert.equal(busy.attrs.type, 'error');
+  assert.equal(busy.getChild('error')?.attrs.type, 'wait');
+  assert.ok(busy.getChild('error')?.getChild('resource-constraint'));
+  assert.deepEqual(world.router.actorCalls.map((c) => c.op), ['roster-iq', 'presence-out', 'presence-out']);
 });

@@ -62,10 +62,11 @@ async function dispatch(stream: OutboundStream, el: Element, jid: JID, session: 
     // The session as origin: a late error (after a delivery fallback) reaches it even when the registry cannot be read.
     await rt.router.route(el, jid, entry.sessionId);
   } catch (err) {
-    // A store or bus outage fails this stanza, not the stream: the sender
-    // is told to retry (invariant 2: answered, never silently lost).
+    // A store or bus outage, or an overloaded user actor, fails this stanza,
+    // not the stream: the sender is told why, or to retry (invariant 2:
+    // answered, never silently lost).
     rt.logger.warn({ err, jid: jid.toString(), kind: el.name }, 'routing failed');
-    stream.sendError(el, temporaryFailure());
+    stream.sendError(el, err instanceof StanzaError ? err : temporaryFailure());
     return false;
   }
   return true;

@@ -123,6 +123,7 @@ export class ClientStream implements ReceivingStream, SessionHost {
 
   sendError(el: Element, err: StanzaError): void {
     if (!canReplyWithError(el)) return;
+    this.rt.metrics.stanzaErrors.inc({ condition: err.condition });
     const reply = errorReply(el, err);
     delete reply.attrs.from;
     delete reply.attrs.to;

@@ -40,9 +40,11 @@ export class FakeRouter implements Routing {
   async closeSessions(): Promise<void> {}
   /** What modules sent to user actors through this router (op and payload). */
   readonly actorCalls: Array<{ op: string; data: string }> = [];
+  /** How the user actors answer (default 'ok'): a result word, or a rejection. */
+  actorAnswer: (op: string) => Promise<string> = async () => 'ok';
   async toUserActor(_user: JID, op: string, data: Uint8Array): Promise<string> {
     this.actorCalls.push({ op, data: new TextDecoder().decode(data) });
-    return 'ok';
+    return this.actorAnswer(op);
   }
   async bounce(): Promise<void> {}
 }

@@ -7,6 +7,8 @@
  */
 import { Element } from 'ltx';
 import type { JID } from '@hyphae/jid';
+import { ActorBusyError } from '@hyphae/actor';
+import { StanzaError } from '@hyphae/stanza';
 import type { Hooks, StreamFeature, StanzaOutEvent } from '@hyphae/module-api';
 import { SID_HEADER } from './actor.js';
 
@@ -27,9 +29,26 @@ function isRosterQuery(iq: Element): boolean {
   return iq.getChild('query', ROSTER) !== undefined;
 }
 
+/**
+ * Hands the stanza to the user's actor. Whatever the actor could not do
+ * comes back as the sender's error, never as silence: an operation that
+ * failed there (result 'error': a store timing out, say) rejects with
+ * <internal-server-error/>, an owner refusing it for as long as we retried
+ * (overloaded) with <resource-constraint/>, both of type 'wait' (RFC 6120
+ * §8.3.3.8, §8.3.3.18); the edge answers the stanza with it.
+ */
 function toActor(e: StanzaOutEvent, op: 'presence-out' | 'roster-iq', from: JID): Promise<'stop'> {
   const headers: Record<string, string> = op === 'presence-out' ? { [SID_HEADER]: e.session.id } : {};
-  return e.routing.toUserActor(from, op, enc.encode(e.stanza.toString()), headers).then(() => 'stop');
+  return e.routing.toUserActor(from, op, enc.encode(e.stanza.toString()), headers).then(
+    (result) => {
+      if (result === 'error') throw new StanzaError('internal-server-error', 'The server could not process this; try again', { type: 'wait' });
+      return 'stop';
+    },
+    (err: unknown) => {
+      if (err instanceof ActorBusyError) throw new StanzaError('resource-constraint', 'The server is overloaded; try again later', { type: 'wait' });
+      throw err;
+    },
+  );
 }
 
 export const edgeFeatures: readonly StreamFeature[] = [

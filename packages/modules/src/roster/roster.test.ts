@@ -2,6 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse } from 'ltx';
 import { parseJid } from '@hyphae/jid';
+import { ActorBusyError } from '@hyphae/actor';
+import { StanzaError } from '@hyphae/stanza';
 import type { ClientSession, Routing, StanzaOutEvent } from '@hyphae/module-api';
 import { rosterInstance } from './index.js';
 
@@ -51,4 +53,18 @@ test('roster versioning and pre-approval are offered after authentication', () =
     ['post-auth', '<ver xmlns="urn:xmpp:features:rosterver"/>'],
     ['post-auth', '<sub xmlns="urn:xmpp:features:pre-approval"/>'],
   ]);
+});
+
+test("what the actor could not do comes back as the sender's error, not silence", async () => {
+  assert.ok(hook);
+  const answering = (answer: () => Promise<string>): StanzaOutEvent => ({
+    ...event("<presence from='juliet@example.org/balcony'/>"),
+    routing: { toUserActor: answer } as Partial<Routing> as Routing,
+  });
+  // The operation failed in the actor (its store timed out): internal-server-error, wait.
+  await assert.rejects(Promise.resolve(hook(answering(async () => 'error'))), (err: unknown) => err instanceof StanzaError && err.condition === 'internal-server-error' && err.type === 'wait');
+  // The actor's owner refused it (mailboxes full) for as long as the sender retried: resource-constraint, wait.
+  await assert.rejects(Promise.resolve(hook(answering(async () => Promise.reject(new ActorBusyError('xmpp.user.1.example%2Eorg.juliet'))))), (err: unknown) => err instanceof StanzaError && err.condition === 'resource-constraint' && err.type === 'wait');
+  // Anything else goes on as it was (the edge answers it as a routing failure).
+  await assert.rejects(Promise.resolve(hook(answering(async () => Promise.reject(new Error('bus closed'))))), /bus closed/);
 });
