@@ -114,4 +114,17 @@ describe('roster service over NATS', { skip }, () => {
     const missing = Array.from({ length: 20 }, (_, i) => i).filter((i) => !(w.delivered.get(`u${i}-phone`) ?? []).some((e) => e.name === 'presence' && e.attrs.from === `u${i}@${DOMAIN}/phone` && e.attrs.type === undefined));
     assert.deepEqual(missing, [], 'sessions that never got their own presence back');
   });
+
+  it('an available presence from a session the registry does not hold (reaped while alive, or not re-recorded yet) is answered with an error, not dropped', async () => {
+    const sid = await bind('lagging', 'phone');
+    // sm reaped the node while the session lived (its heartbeats were late under load).
+    await w.stores.sessions.unbind(`lagging@${DOMAIN}`, 'phone', sid);
+    const from = `lagging@${DOMAIN}/phone`;
+    assert.equal(await send('lagging', 'presence-out', `<presence from='${from}'/>`, { 'hy-sid': sid }), 'error');
+    // Unavailable from a session that is not there: it is going away anyway.
+    assert.equal(await send('lagging', 'presence-out', `<presence from='${from}' type='unavailable'/>`, { 'hy-sid': sid }), 'ok');
+    // Replaced by a newer session of the same resource: nothing to answer (it is being closed with <conflict/>).
+    await bind('lagging', 'phone');
+    assert.equal(await send('lagging', 'presence-out', `<presence from='${from}'/>`, { 'hy-sid': 'an-older-session' }), 'ok');
+  });
 });

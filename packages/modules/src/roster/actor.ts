@@ -30,8 +30,8 @@ export function rosterOps(base: Omit<RosterContext, 'router'>): Record<string, U
     },
     'presence-out': async (req) => {
       const p = stanzaOf(req);
-      await presenceOut(ctx(req), p, parseJid(String(p.attrs.from)), req.headers[SID_HEADER] ?? '');
-      return 'ok';
+      // 'error': not recorded (the registry lacks the session); the edge answers with a wait error.
+      return (await presenceOut(ctx(req), p, parseJid(String(p.attrs.from)), req.headers[SID_HEADER] ?? '')) ? 'ok' : 'error';
     },
     /** A subscription stanza or probe addressed to the user (from = the contact's bare JID). */
     'presence-in': async (req) => {

@@ -11,11 +11,26 @@ import { outboundSubscription, SUBSCRIPTION_TYPES, type SubscriptionType } from 
 import type { SessionPatch } from '@hyphae/store';
 import type { RosterContext } from './context.js';
 
-export async function presenceOut(ctx: RosterContext, stanza: Element, from: JID, sessionId: string): Promise<void> {
+/**
+ * False when an available presence could not be recorded because the
+ * session is missing from the registry: the registry lags behind a live
+ * session (sm reaped its node while its heartbeats were late, or Redis came
+ * back empty and the node has not re-recorded it yet), or the session has
+ * just ended. The sender is answered with a `wait` error rather than
+ * nothing (a client waiting for its own presence, RFC 6121 §4.2.2, would
+ * wait forever); one that has ended gets nothing either way.
+ */
+export async function presenceOut(ctx: RosterContext, stanza: Element, from: JID, sessionId: string): Promise<boolean> {
   const type = stanza.attrs.type as string | undefined;
-  if (type !== undefined && SUBSCRIPTION_TYPES.has(type)) return outboundSubscription(ctx, stanza, from, type as SubscriptionType);
-  if (type === 'probe' || type === 'error') return; // clients do not probe (§4.3); errors end here
-  if (stanza.attrs.to) return directed(ctx, stanza, from, type);
+  if (type !== undefined && SUBSCRIPTION_TYPES.has(type)) {
+    await outboundSubscription(ctx, stanza, from, type as SubscriptionType);
+    return true;
+  }
+  if (type === 'probe' || type === 'error') return true; // clients do not probe (§4.3); errors end here
+  if (stanza.attrs.to) {
+    await directed(ctx, stanza, from, type);
+    return true;
+  }
   return availability(ctx, stanza, from, sessionId, type === 'unavailable');
 }
 
@@ -33,10 +48,17 @@ async function directed(ctx: RosterContext, stanza: Element, from: JID, type: st
   await ctx.router.route(stanza, from);
 }
 
-async function availability(ctx: RosterContext, stanza: Element, from: JID, sessionId: string, unavailable: boolean): Promise<void> {
+async function availability(ctx: RosterContext, stanza: Element, from: JID, sessionId: string, unavailable: boolean): Promise<boolean> {
   const user = from.toBareString();
   const entry = await ctx.stores.sessions.get(user, from.resource);
-  if (!entry || entry.sessionId !== sessionId) return; // that session is gone already
+  // Replaced by a newer session of the same resource: this one is being closed (<conflict/>).
+  if (entry && entry.sessionId !== sessionId) return true;
+  if (!entry) {
+    // Going away anyway; an available presence is answered (see presenceOut).
+    if (unavailable) return true;
+    ctx.logger.warn({ user, resource: from.resource }, 'presence from a session the registry does not hold (lagging, or just ended): answered with a wait error');
+    return false;
+  }
   const initial = !unavailable && !entry.available;
   const priority = unavailable ? entry.priority : Number(stanza.getChildText('priority') ?? 0) || 0;
   // Only what changed: a status change with the same availability and priority
@@ -50,14 +72,15 @@ async function availability(ctx: RosterContext, stanza: Element, from: JID, sess
   await ctx.router.route(stanza, from);
   if (unavailable) {
     await unavailableToDirected(ctx, from);
-    return;
+    return true;
   }
-  if (!initial) return;
+  if (!initial) return true;
   await presenceOfOtherResources(ctx, user, from);
   await probeContacts(ctx, user, from.toString());
   await deliverPendingRequests(ctx, user, from);
   // What else waited for this resource (XEP-0160 offline messages: the offline module).
   await ctx.modules.lifecycle('presence/initial', { session: from, routing: ctx.router }, (err) => ctx.logger.warn({ err, user }, 'a module failed on initial presence'));
+  return true;
 }
 
 /** §4.2.2: a resource that becomes available also gets the presence of the user's other available resources. */
