@@ -74,6 +74,7 @@ export function defaultConfig(sections: readonly ConfigSection[] = []): HyphaeCo
       authTimeoutSeconds: 30,
       maxConnectionsPerIp: 100,
       maxBytesPerSecond: 1_048_576,
+      maxWriteBufferBytes: 4_194_304,
       saslMechanisms: ['SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN'],
       scramIterations: 4096,
       drainGraceMs: 2000,

@@ -235,6 +235,10 @@ const c2sSchema = z
       doc: 'Inbound bytes per second one connection may send, with a burst of twice that; reading pauses when it is exceeded (0: unlimited).',
       expect: 'an integer from 0 to 1000000000 (0 means unlimited)',
     }),
+    maxWriteBufferBytes: leaf(int(65_536, 1_073_741_824), {
+      doc: 'Bytes queued for one client and not yet sent (it reads too slowly, or not at all); a delivery past it ends the stream with <resource-constraint/> and is not acknowledged, so the router stores it offline or answers its sender. Depth: hyphae_queue_depth{queue="c2s-write-bytes"}.',
+      expect: 'bytes, an integer from 65536 to 1073741824',
+    }),
     saslMechanisms: leaf(
       z
         .array(z.enum(SASL))

@@ -30,6 +30,8 @@ export interface C2sConfig {
   maxConnectionsPerIp: number;
   /** Inbound bytes per second per connection (burst: two seconds' worth); 0 = unlimited. */
   maxBytesPerSecond: number;
+  /** Bytes queued for a client that does not read, past which its stream ends with <resource-constraint/>. */
+  maxWriteBufferBytes: number;
   /** SASL mechanisms offered, in order of preference. PLAIN is offered only over TLS. */
   saslMechanisms: Array<'SCRAM-SHA-256' | 'SCRAM-SHA-1' | 'PLAIN'>;
   /** PBKDF2 iterations for new credentials (RFC 7677 recommends at least 4096). */

@@ -167,3 +167,21 @@ test('presence and roster queries go to the user actor (roster module), a bad pr
   assert.equal(w.router.routed.length, 0);
   assert.equal((await w.stores.sessions.get('olga@example.org', 'o'))?.priority, 0, 'the actor records it, not the edge');
 });
+
+test('a client that does not read: past c2s.maxWriteBufferBytes a delivery is not acknowledged and the stream ends with resource-constraint', async () => {
+  w = await createWorld(registryOf(), (c) => {
+    c.c2s.maxWriteBufferBytes = 65_536;
+  });
+  const { t, stream } = await w.login('max', 'm');
+  t.drain();
+  t.backlog = 65_536;
+  assert.equal(stream.deliver(message('fits')), true, 'at the bound: still written');
+  t.backlog = 65_537;
+  assert.equal(stream.deliver(message('over')), false, 'past it: not acknowledged (the router falls back)');
+  const out = t.drain();
+  assert.deepEqual(out.filter((el) => el.name === 'message').map((el) => el.attrs.id), ['fits']);
+  const err = out.find((el) => el.name === 'stream:error');
+  assert.ok(err?.getChild('resource-constraint'), `a stream error: ${out.map((e) => e.toString()).join(' ')}`);
+  assert.equal(stream.isBound, false);
+  assert.equal(stream.deliver(message('later')), false);
+});

@@ -158,6 +158,14 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
   await beat();
   const timer = setInterval(() => void beat(), config.sm.heartbeatIntervalMs);
   timer.unref();
+  // What clients have not read yet, all connections together (each is bounded by c2s.maxWriteBufferBytes).
+  const unread = metrics.queueDepth.labels({ queue: 'c2s-write-bytes' });
+  const sampler = setInterval(() => {
+    let bytes = 0;
+    for (const c of rt.connections) bytes += c.transport.backlog;
+    unread.set(bytes);
+  }, 5000);
+  sampler.unref();
 
   log.info({ starttlsPort, directTlsPort: directPort, domains: config.domains }, 'c2s listening');
 
@@ -194,6 +202,7 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
       const deadline = Date.now() + 3000;
       while (rt.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       clearInterval(timer);
+      clearInterval(sampler);
       router.close();
       sub.unsubscribe();
       try {

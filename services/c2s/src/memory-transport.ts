@@ -28,6 +28,8 @@ export class MemoryTransport implements ClientTransport {
   /** Calls of the framing hooks and controls, in order ('restart', 'startTls', 'close', …). */
   readonly calls: string[] = [];
   closed = false;
+  /** What the client has not read yet, as the test sets it (a slow reader). */
+  backlog = 0;
   private readonly tls: boolean;
   private events: TransportEvents | null = null;
   private read = 0;

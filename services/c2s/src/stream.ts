@@ -133,6 +133,14 @@ export class ClientStream implements ReceivingStream, SessionHost {
   /** Writes bytes routed to this session as they are (DESIGN.md: no re-serialization). */
   deliver(data: Uint8Array): boolean {
     if (!this.isBound) return false;
+    // A client that does not read: past the bound its stream ends and this
+    // delivery is not acknowledged (the router stores it offline or answers
+    // its sender), rather than this node's memory growing without end.
+    if (this.transport.backlog > this.rt.config.c2s.maxWriteBufferBytes) {
+      this.rt.metrics.overloadShed.inc({ queue: 'c2s-write', reason: 'full' });
+      this.fail('resource-constraint', 'Too much unread data is queued for this stream');
+      return false;
+    }
     if (this.rt.deliverHooks && this.session) {
       this.session.deliverThroughHooks(data);
       return true;

@@ -117,6 +117,10 @@ export class TcpTransport implements ClientTransport {
     this.writer.write(data);
   }
 
+  get backlog(): number {
+    return this.writer.backlog;
+  }
+
   flush(): void {
     this.writer.flush();
   }

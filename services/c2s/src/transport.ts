@@ -63,6 +63,8 @@ export interface ClientTransport {
   /** The client opens a new stream next (after STARTTLS or SASL success, RFC 6120 §4.3.3). */
   restartStream(): void;
 
+  /** Bytes handed to the connection and not yet sent: what a client that reads slowly, or not at all, has piled up. */
+  readonly backlog: number;
   /** Queues whole elements (serialized) for the client; written together once per event-loop turn. */
   write(data: string | Uint8Array): void;
   /** Writes everything queued now. */
