@@ -219,11 +219,6 @@ export class ClientStream implements ReceivingStream, SessionHost {
     }
   }
 
-  /** Re-records this session in the registry (after the registry lost it). */
-  async rebind(): Promise<void> {
-    await this.session?.rebind();
-  }
-
   // --- stream header (§4.7) ----------------------------------------------------
 
   private onStreamStart(name: string, attrs: Record<string, string>): void {
