@@ -91,6 +91,10 @@ declare module '@xmpp/client' {
     iqCallee: { get(ns: string, name: string, handler: IqHandler): void; set(ns: string, name: string, handler: IqHandler): void };
     isSecure(): boolean;
     start(): Promise<Jid>;
+    /** Opens the socket (the first half of start()). */
+    connect(service: string): Promise<void>;
+    /** Opens the stream; negotiation goes on until 'online' (the second half of start()). */
+    open(options: { domain: string; lang?: string }): Promise<unknown>;
     stop(): Promise<unknown>;
     disconnect(): Promise<unknown>;
     send(el: XmlElement): Promise<void>;
