@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, hasBinary, startNats, startRedis, type ServerProcess } from '@hyphae/testkit';
+import { redisCommand } from './util.js';
 
 /** The repository root (this file runs from test/dist/harness/). */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -152,6 +153,24 @@ export interface ClusterServer extends HyphaeServer {
   /** Start s2s instance i again; waits for /readyz. */
   restartS2s(i: number): Promise<void>;
   s2sRunning(i: number): boolean;
+  /** Whether c2s node i is running. */
+  nodeRunning(i: number): boolean;
+  /** Whether the sm process is running. */
+  smRunning(): boolean;
+  /** Starts the named process (a name of exitStatus(): 'sm', 'c2s-1', 'roster-0', …) again, stopping it first if it runs; waits for /readyz. */
+  restartProcess(name: string): Promise<void>;
+  /**
+   * SIGKILL redis-server. With `empty`, its data files (append-only file, RDB
+   * dump) are deleted too, so the next `redis.restart()` brings up a Redis
+   * that lost everything, as after a crash without persistence.
+   */
+  killRedis(opts?: { empty?: boolean }): Promise<void>;
+  /**
+   * An outage of a dependency: SIGKILL nats-server or redis-server (with
+   * `empty`, Redis comes back without its data), start it again on the same
+   * port `downMs` after the kill; resolves once it accepts connections again.
+   */
+  outage(dep: 'nats' | 'redis', downMs: number, opts?: { empty?: boolean }): Promise<void>;
 }
 
 /** A deep-partial override merged into the generated config. */
@@ -658,6 +677,19 @@ export async function startEmbedded(opts: EmbeddedOptions = {}): Promise<HyphaeS
   };
 }
 
+/** redis-server's working directory (`CONFIG GET dir`), where its append-only file and dump live. */
+async function redisDataDir(port: number): Promise<string> {
+  const reply = await redisCommand(port, ['CONFIG', 'GET', 'dir']);
+  const dir = Array.isArray(reply) ? reply[1] : undefined;
+  if (typeof dir !== 'string' || dir === '') throw new Error(`CONFIG GET dir on port ${port} answered ${JSON.stringify(reply)}`);
+  return dir;
+}
+
+/** Deletes what a stopped redis-server would load on start: the append-only files (Redis 7: appendonlydir/) and the RDB dump. */
+function wipeRedisFiles(dir: string): void {
+  for (const name of ['appendonlydir', 'appendonly.aof', 'dump.rdb']) rmSync(join(dir, name), { recursive: true, force: true });
+}
+
 /**
  * Starts nats-server, redis-server, one `hyphae sm`, `rosterNodes` (default 2)
  * `hyphae roster`, `mucNodes` (default 2) `hyphae muc`, `proxy65Nodes`
@@ -680,6 +712,8 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
     await nats.stop();
     throw err;
   }
+  // Where redis-server keeps its files (testkit's temp dir): killRedis({ empty }) deletes them.
+  const redisDir = await redisDataDir(redis.port);
   const env = { NATS_URL: nats.url, REDIS_URL: redis.url, ...(opts.env ?? {}) };
   const common = {
     domains: [domain],
@@ -901,6 +935,29 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<ClusterSe
       await p.start();
     },
     s2sRunning: (i) => s2sProc(i).running,
+    nodeRunning: (i) => node(i).running,
+    smRunning: () => sm.running,
+    restartProcess: async (name) => {
+      const p = all.find((q) => q.name === name);
+      if (!p) throw new Error(`no process ${name} (cluster has ${all.map((q) => q.name).join(', ')})`);
+      if (p.running) await p.stop();
+      await p.start();
+    },
+    killRedis: async (o = {}) => {
+      await redis.kill();
+      if (o.empty) wipeRedisFiles(redisDir);
+    },
+    outage: async (dep, downMs, o = {}) => {
+      const at = Date.now();
+      if (dep === 'redis') {
+        await redis.kill();
+        if (o.empty) wipeRedisFiles(redisDir);
+      } else {
+        await nats.kill();
+      }
+      await sleep(Math.max(0, at + downMs - Date.now()));
+      await (dep === 'redis' ? redis : nats).restart();
+    },
     logs: () => [...lines],
     exitStatus: () => all.map((p) => p.exitStatus()),
     unhandledErrors: () => [...unhandled],
