@@ -2,7 +2,8 @@
 // Runs every compiled test file with Node's test runner (Node 20 has no glob
 // support in `node --test`). Unit tests live next to the code
 // (packages/*/src/*.test.ts, services/*/src/*.test.ts); cross-service tests
-// under test/e2e. `--only unit|e2e` narrows the run; other args go to node.
+// under test/e2e and test/faults. `--only unit|e2e` narrows the run; other
+// args go to node.
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -26,7 +27,8 @@ const unit = [];
 for (const root of ['packages', 'services']) {
   for (const name of readdirSync(root)) walk(join(root, name, 'dist'), unit);
 }
-const e2e = walk(join('test', 'dist', 'e2e'), []);
+// Cross-service tests: test/e2e, and the fault harness's short matrix (test/faults).
+const e2e = walk(join('test', 'dist', 'faults'), walk(join('test', 'dist', 'e2e'), []));
 const files = only === 'unit' ? unit : only === 'e2e' ? e2e : [...unit, ...e2e];
 if (files.length === 0) {
   console.error('no test files found (did the build run?)');
