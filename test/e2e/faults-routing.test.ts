@@ -9,6 +9,11 @@
  *   sender gets no error — it used to get <service-unavailable/> until sm
  *   reaped the node.
  *
+ * - A client leaves while Redis is down: its unbind fails, and its node
+ *   lives, so nobody would reap the entry; the node's heartbeat finishes
+ *   the session end once Redis is back (contacts get unavailable, the
+ *   entry goes, messages to the user go to offline storage).
+ *
  * Every test also ends with no unhandled error reported by any process
  * (the harness's guard; dispose() fails otherwise).
  *
@@ -18,7 +23,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Session, bareJid, login, newAccount, sleep, stanzaErrorCondition, xml, type LoginOptions } from '../harness/clients.js';
 import { clusterSkipReason, startCluster, type ClusterServer } from '../harness/server.js';
-import { presenceFrom, sendPresence } from '../harness/im.js';
+import { acceptRosterPushes, presenceFrom, sendPresence, subscribeBothWays } from '../harness/im.js';
 import { waitUntil, withServerLogs } from '../harness/util.js';
 
 const skip = clusterSkipReason();
@@ -94,6 +99,31 @@ describe('routing under faults (cluster)', () => {
     const carol = await online({ ...(await newAccount(srv(), 'fd')), node: 1, resource: 'x' });
     await waitUntil(async () => (await alice.ping(carol.jid, 3_000)).attrs.type === 'result', 30_000, 'a cross-node ping after the Redis restart', 250);
     t.diagnostic(`Redis killed, recipient gone: the sender's error came after ${errorMs} ms (two registry reads timing out), the node stayed up`);
+  });
+
+  test('a session that ends while Redis is down is finished once it is back: contacts get unavailable, messages go to offline storage', 120_000, async (t) => {
+    const aliceAcc = await newAccount(srv(), 'ua');
+    const alice = acceptRosterPushes(await online({ ...aliceAcc, node: 0, resource: 'leaving' }));
+    const bob = acceptRosterPushes(await online({ ...(await newAccount(srv(), 'ub')), node: 1, resource: 'desk' }));
+    await subscribeBothWays(alice, bob);
+    await sendPresence(alice);
+    await bob.waitFor(presenceFrom(alice.jid), 10_000, "alice's presence");
+
+    await srv().redis.kill();
+    await alice.stop(); // its unbind cannot reach the registry
+    await sleep(7_000); // longer than the store's command timeout (5 s): the unbind fails, it is not just queued
+    await srv().redis.restart(); // with its data: alice's entry is still there, on a live node nobody reaps
+    const back = Date.now();
+    await bob.waitFor(presenceFrom(alice.jid, 'unavailable'), 20_000, "alice's unavailable once the registry is back");
+    const ms = Date.now() - back;
+    // Her entry is gone too: a message to her is kept offline, not refused as to a vanished session.
+    await waitUntil(async () => (await bob.ping(srv().domain, 3_000)).attrs.type === 'result', 30_000, 'a ping after the Redis restart', 250);
+    await bob.send(chat(bareJid(alice.jid), 'later', 'for later'));
+    await sleep(1_500);
+    assert.deepEqual(bob.buffered(isError('later')).map(String), [], 'no error for a message to the user who left');
+    const again = await online({ ...aliceAcc, node: 1, resource: 'back' });
+    await again.waitFor((el) => el.name === 'message' && el.attrs.id === 'later', 10_000, 'the message from offline storage');
+    t.diagnostic(`the session end interrupted by the outage was finished ${ms} ms after Redis came back`);
   });
 
   test('a c2s node dies: messages sent at once to its user go to offline storage and arrive at the next login, no error', 120_000, async (t) => {

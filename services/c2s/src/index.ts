@@ -148,6 +148,7 @@ export async function startC2s(deps: C2sDeps): Promise<C2sService> {
         if (reset) log.warn({ sessions: n, ms, epoch: epoch.id, epochAgeMs: epoch.ageMs }, `registry reset detected; re-recorded ${n} sessions in ${ms} ms`);
         else log.warn({ gapMs: gap, sessions: n, ms }, `registry is back; re-recorded ${n} sessions in ${ms} ms`);
       }
+      await rt.finishInterruptedEnds();
     } catch (err) {
       rebindBeats = 2;
       log.warn({ err }, 'heartbeat failed');

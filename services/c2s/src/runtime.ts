@@ -122,10 +122,30 @@ export class C2sRuntime {
     return this.stores.sessions.unbind(jid.toBareString(), entry.resource, entry.sessionId);
   }
 
+  /**
+   * Session ends whose unbind failed (the registry was out of reach): the
+   * node lives, so nobody would reap the entry, and contacts would never get
+   * unavailable. The heartbeat finishes them once the store answers again.
+   */
+  private readonly unfinishedEnds = new Map<string, { jid: JID; entry: SessionEntry; reason: string; leftRegistry: boolean }>();
+
+  /** Finishes the session ends a registry outage interrupted; how many are still waiting. */
+  async finishInterruptedEnds(): Promise<number> {
+    for (const [sid, end] of [...this.unfinishedEnds]) {
+      this.unfinishedEnds.delete(sid);
+      await this.unbindAndNotify(end.jid, end.entry, end.reason, end.leftRegistry);
+    }
+    return this.unfinishedEnds.size;
+  }
+
   /** `leftRegistry`: leaveRegistry() removed it already; the rest of the session end still happens. */
   async sessionEnded(jid: JID, entry: SessionEntry, reason: string, leftRegistry = false): Promise<void> {
     this.sessions.delete(entry.sessionId);
     this.metrics.sessions.set(this.sessions.size);
+    await this.unbindAndNotify(jid, entry, reason, leftRegistry);
+  }
+
+  private async unbindAndNotify(jid: JID, entry: SessionEntry, reason: string, leftRegistry: boolean): Promise<void> {
     const bare = jid.toBareString();
     try {
       const removed = (await this.stores.sessions.unbind(bare, entry.resource, entry.sessionId)) || leftRegistry;
@@ -136,9 +156,11 @@ export class C2sRuntime {
         await notifySessionEnded(this.actors, { bare, resource: entry.resource, sessionId: entry.sessionId, available: entry.available, reason }, this.logger);
       }
     } catch (err) {
-      // The registry is unreachable: the node's heartbeat lapses the same way,
-      // and the reaper removes what we could not.
-      this.logger.warn({ err, jid: jid.toString() }, 'could not unbind session');
+      // The registry is unreachable: if the node's heartbeat lapses too, the
+      // reaper removes the entry; if not, the next beat that reaches the
+      // store finishes this end (finishInterruptedEnds).
+      this.unfinishedEnds.set(entry.sessionId, { jid, entry, reason, leftRegistry });
+      this.logger.warn({ err, jid: jid.toString() }, 'could not unbind session; will retry');
     }
   }
 
