@@ -245,7 +245,8 @@ describe('bench: the tool against a spawned server', () => {
       assert.equal(s.messages.outOfOrder, 0);
     }
     assert.deepEqual(res.curve.points.map((p: any) => p.offered), [100, 200]);
-    assert.equal(res.summary.best_offered_rate.median, 200);
+    // Which rate is "best" (p99 under 50 ms) depends on the machine's load: only that it is one of those offered.
+    assert.ok([100, 200].includes(res.summary.best_offered_rate.median), `best offered rate ${res.summary.best_offered_rate.median}`);
     assert.equal(res.summary.lost_deliveries.median, 0);
     assert.ok(res.summary.route_cache_hit_rate_at_best.median > 0, 'the route cache is counted through the metrics port');
   });
