@@ -17,6 +17,7 @@ import type { ScramMechanism } from './scram.js';
 import { attr, escapeXml } from './framing.js';
 import { mapLimit } from './provision.js';
 import { encodeHistogram, newHistogram, recordMs } from './stats.js';
+import { overloadWave, type OverloadOutcome, type OverloadPlan } from './overload-wave.js';
 
 export const BODY_MARK = 'hyb1 ';
 
@@ -228,6 +229,8 @@ export class ClientGroup {
   private sendElu: ReturnType<typeof performance.eventLoopUtilization> | null = null;
   private sendEluStart = performance.eventLoopUtilization();
   private loopDelay: IntervalHistogram | null = null;
+  /** Sessions of the overload scenario, held open until closeAll. */
+  private readonly held: BenchClient[] = [];
 
   setup(init: GroupInit): void {
     this.init = init;
@@ -606,6 +609,11 @@ export class ClientGroup {
     return finishWave(out, steps);
   }
 
+  /** The overload scenario's logins (overload-wave.ts); the sessions stay open until closeAll. */
+  overloadWave(p: OverloadPlan): Promise<OverloadOutcome> {
+    return overloadWave(p, this.init, this.held);
+  }
+
   /** Available room presences each member has received, by index. */
   presences(): Record<number, number> {
     const out: Record<number, number> = {};
@@ -743,13 +751,15 @@ export class ClientGroup {
   async closeAll(): Promise<{ closed: number }> {
     const list = [...this.members.values()];
     this.members.clear();
-    await Promise.all(
-      list.map(async (o) => {
+    const held = this.held.splice(0);
+    await Promise.all([
+      ...list.map(async (o) => {
         if (!o.client) return;
         o.client.onClose = null;
         await o.client.close(3_000).catch(() => undefined);
       }),
-    );
-    return { closed: list.length };
+      ...held.map((c) => c.close(3_000).catch(() => undefined)),
+    ]);
+    return { closed: list.length + held.length };
   }
 }

@@ -17,8 +17,9 @@ import { loginLoadStep, loginRun } from './scenarios/login.js';
 import { chatRun, loadStep } from './scenarios/chat.js';
 import { presenceRun } from './scenarios/presence.js';
 import { idleRun } from './scenarios/idle.js';
+import { lostOf, overloadRun } from './scenarios/overload.js';
 import { medianCurve } from './scenarios/steps.js';
-import { IDLE_METRICS, MUC_METRICS, PROXY_METRICS, chatMetrics, loginMetrics, presenceMetrics, summarizeRuns } from './metrics.js';
+import { IDLE_METRICS, MUC_METRICS, OVERLOAD_METRICS, PROXY_METRICS, chatMetrics, loginMetrics, presenceMetrics, summarizeRuns } from './metrics.js';
 import type { LoadCurve, SummaryEntry } from './results.js';
 import { proxyRun } from './scenarios/proxy.js';
 import { wireCheck } from './wirecheck.js';
@@ -153,6 +154,11 @@ async function main(): Promise<number> {
       printSummary(`login: arrivals at ${o.rates.join(', ')}/s, ${o.duration} s each, ${o.users} accounts, target ${target.mode}`, summary, runs.length);
       printCurve(curve);
       status = finish(result, runs, summary, curve, false);
+    } else if (o.scenario === 'overload') {
+      const runs = await repeat(o, (r) => overloadRun(ctx, r));
+      const summary = summarizeRuns(runs, OVERLOAD_METRICS);
+      printSummary(`overload: ${o.users} logins at ${o.rate}/s, each waiting for its presence echo, target ${target.mode}`, summary, runs.length);
+      status = finish(result, runs, summary, undefined, runs.some((r) => lostOf(r) > 0));
     } else if (o.scenario === 'chat') {
       const runs = await repeat(o, (r) => chatRun(ctx, r));
       const summary = summarizeRuns(runs, chatMetrics(o.maxP99));

@@ -9,6 +9,7 @@ import { loginLoadStep, type LoginRun, type LoginStep } from './scenarios/login.
 import { loadStep, type ChatRun, type MessageStep } from './scenarios/chat.js';
 import type { PresenceRun } from './scenarios/presence.js';
 import type { IdleRun } from './scenarios/idle.js';
+import type { OverloadRun } from './scenarios/overload.js';
 import type { ProxyRun } from './scenarios/proxy.js';
 import { bestStep } from './scenarios/steps.js';
 import { median } from './stats.js';
@@ -125,6 +126,24 @@ export const IDLE_METRICS: Array<Metric & { pick: (r: IdleRun) => number | null 
   { name: 'logins_per_s', unit: '/s', better: 'higher', pick: (r) => r.login.perSecond },
   { name: 'login_p99', unit: 'ms', better: 'lower', pick: (r) => r.login.total.p99 },
   { name: 'generator_rss_mib', unit: 'MiB', better: 'lower', pick: (r) => Math.round(r.generatorRssBytes / 1048576) },
+];
+
+export const OVERLOAD_METRICS: Array<Metric & { pick: (r: OverloadRun) => number | null }> = [
+  { name: 'logins_offered', unit: '', better: 'higher', pick: (r) => r.attempted },
+  { name: 'logged_in', unit: '', better: 'higher', pick: (r) => r.login.in },
+  { name: 'logins_refused', unit: '', better: 'lower', pick: (r) => r.login.refused },
+  { name: 'logins_lost', unit: '', better: 'zero', pick: (r) => r.login.lost },
+  { name: 'presence_echoed', unit: '', better: 'higher', pick: (r) => r.echo.echoed },
+  { name: 'presence_errors', unit: '', better: 'lower', pick: (r) => r.echo.error },
+  { name: 'presence_lost', unit: '', better: 'zero', pick: (r) => r.echo.lost },
+  { name: 'logins_per_s', unit: '/s', better: 'higher', pick: (r) => r.loginsPerSecond },
+  { name: 'login_p50', unit: 'ms', better: 'lower', pick: (r) => r.loginLatency.p50 },
+  { name: 'login_p99', unit: 'ms', better: 'lower', pick: (r) => r.loginLatency.p99 },
+  { name: 'echo_p50', unit: 'ms', better: 'lower', pick: (r) => r.echoLatency.p50 },
+  { name: 'echo_p99', unit: 'ms', better: 'lower', pick: (r) => r.echoLatency.p99 },
+  { name: 'echo_max', unit: 'ms', better: 'lower', pick: (r) => r.echoLatency.max },
+  { name: 'server_cpu', unit: 'cores', better: 'lower', pick: (r) => (r.server.processes.length ? r.server.cores : null) },
+  { name: 'server_rss_max', unit: 'MiB', better: 'lower', pick: (r) => (r.server.processes.length ? Math.round(r.server.maxRssBytes / 1048576) : null) },
 ];
 
 export const PROXY_METRICS: Array<Metric & { pick: (r: ProxyRun) => number | null }> = [

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import type { ClientGroup, GroupInit } from './group.js';
 
 type Commands = {
-  [K in 'login' | 'createRoom' | 'join' | 'presences' | 'send' | 'progress' | 'stats' | 'closeAll' | 'subscribe' | 'rosterStatus' | 'contactPresences' | 'loginWave']: ClientGroup[K];
+  [K in 'login' | 'createRoom' | 'join' | 'presences' | 'send' | 'progress' | 'stats' | 'closeAll' | 'subscribe' | 'rosterStatus' | 'contactPresences' | 'loginWave' | 'overloadWave']: ClientGroup[K];
 };
 type Arg<K extends keyof Commands> = Parameters<Commands[K]> extends [infer A] ? A : undefined;
 type Result<K extends keyof Commands> = Awaited<ReturnType<Commands[K]>>;

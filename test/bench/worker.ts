@@ -24,6 +24,7 @@ const commands: Record<string, Handler> = {
   rosterStatus: () => group.rosterStatus(),
   contactPresences: () => group.contactPresences(),
   loginWave: (a: Parameters<ClientGroup['loginWave']>[0]) => group.loginWave(a),
+  overloadWave: (a: Parameters<ClientGroup['overloadWave']>[0]) => group.overloadWave(a),
 };
 
 port.on('message', (msg: { id: number; cmd: string; arg: unknown }) => {
