@@ -270,11 +270,13 @@ const BAD: Array<[string, { env?: Record<string, string>; overrides?: unknown; f
   ['c2s.authTimeoutSeconds', { env: { HYPHAE_C2S__AUTH_TIMEOUT_SECONDS: '0' } }],
   ['c2s.maxConnectionsPerIp', { env: { HYPHAE_C2S__MAX_CONNECTIONS_PER_IP: '0' } }],
   ['c2s.maxBytesPerSecond', { env: { HYPHAE_C2S__MAX_BYTES_PER_SECOND: '-1' } }],
+  ['c2s.maxWriteBufferBytes', { env: { HYPHAE_C2S__MAX_WRITE_BUFFER_BYTES: '1024' } }],
   ['roster.shards', { env: { HYPHAE_ROSTER__SHARDS: '0' } }],
   ['roster.maxItems', { env: { HYPHAE_ROSTER__MAX_ITEMS: '0' } }],
   ['roster.maxNameLength', { env: { HYPHAE_ROSTER__MAX_NAME_LENGTH: 'x' } }],
   ['roster.offlineCap', { env: { HYPHAE_ROSTER__OFFLINE_CAP: '-1' } }],
   ['roster.leaseTtlMs', { env: { HYPHAE_ROSTER__LEASE_TTL_MS: '10' } }],
+  ['roster.maxQueued', { env: { HYPHAE_ROSTER__MAX_QUEUED: '0' } }],
   ['c2s.saslMechanisms', { env: { HYPHAE_C2S__SASL_MECHANISMS: 'DIGEST-MD5' } }],
   ['c2s.saslMechanisms', { env: { HYPHAE_C2S__SASL_MECHANISMS: '[]' } }],
   ['c2s.saslMechanisms', { env: { HYPHAE_C2S__SASL_MECHANISMS: 'PLAIN,PLAIN' } }],
@@ -404,7 +406,7 @@ test('IPv6 literals and IP domains are accepted', () => {
 
 test('describeConfig lists every key with type, default, doc and env', () => {
   const rows = describeConfig();
-  assert.equal(rows.length, 95);
+  assert.equal(rows.length, 97);
   const byKey = new Map(rows.map((r) => [r.key, r]));
   assert.deepEqual(byKey.get('c2s.port'), {
     key: 'c2s.port',
