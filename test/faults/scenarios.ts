@@ -146,7 +146,8 @@ export const FAULTS: readonly Fault[] = [
     ({ cluster }) => cluster.killNode(1),
     ({ cluster }) => cluster.restartNode(1),
     () => null,
-    'finding 4: messages to the dead node\'s users bounced, not stored offline; new finding: once the user is back, what offline storage kept arrives after newer live messages (RFC 6120 §10.1)',
+    "finding 4: the first messages to the dead node's users are bounced (service-unavailable, internal-server-error) up to 10 s later or stored offline behind later ones; " +
+      'and a message sent while the user logs in again (bound, no presence yet) is delivered live ahead of what offline storage kept (RFC 6120 §10.1)',
     "RFC 6121 §8.5.2.2.1: the users of a dead node are offline, their messages are stored (finding 4)",
   ),
   serviceKill('sm', 'sm', ({ cluster }) => cluster.killSm(), ({ cluster }) => cluster.restartSm()),
