@@ -6,14 +6,14 @@
  *   node test/dist/faults/main.js [--profile long|short|long,short] [--only key,key]
  *                                 [--out path] [--no-write] [--journal dir]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT, rosterSkipReason, startCluster } from '../harness/server.js';
 import { mucSkipReason } from '../harness/muc.js';
 import { LoadWorld } from './load.js';
-import { renderReport, type ProfileRun } from './report.js';
+import { keepEarlierRuns, renderReport, type ProfileRun } from './report.js';
 import { runScenario, summary, type ScenarioResult } from './run.js';
 import { CLUSTER, LONG, SHORT, faultsOf, type Profile } from './scenarios.js';
 
@@ -82,7 +82,8 @@ async function main(): Promise<number> {
     await cluster.dispose().catch((err: unknown) => log(`dispose: ${(err as Error).message.split('\n')[0]}`));
   }
   const command = `npm run faults${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
-  const md = renderReport(runs, { command, startedAt, durationMs: Date.now() - startedAt.getTime(), loadAtStart });
+  const kept = existsSync(values.out) ? keepEarlierRuns(readFileSync(values.out, 'utf8')) : '';
+  const md = renderReport(runs, { command, startedAt, durationMs: Date.now() - startedAt.getTime(), loadAtStart }, kept);
   if (values['no-write']) {
     console.log(md);
   } else {

@@ -100,7 +100,17 @@ function section(run: ProfileRun, out: string[]): void {
   out.push('');
 }
 
-export function renderReport(runs: readonly ProfileRun[], info: RunInfo): string {
+/** The heading of the hand-kept section a new report carries over from the old one (keepEarlierRuns). */
+export const EARLIER_RUNS = '## Earlier runs';
+
+/** The hand-written "Earlier runs" section of an existing report (from its heading to the end), or ''. */
+export function keepEarlierRuns(previous: string): string {
+  const at = previous.indexOf(`\n${EARLIER_RUNS}\n`);
+  return at < 0 ? '' : previous.slice(at + 1);
+}
+
+/** The report; `kept` (keepEarlierRuns of the previous one) goes at the end. */
+export function renderReport(runs: readonly ProfileRun[], info: RunInfo, kept = ''): string {
   const out: string[] = [];
   out.push('# Reliability under faults');
   out.push('');
@@ -163,9 +173,11 @@ export function renderReport(runs: readonly ProfileRun[], info: RunInfo): string
       '',
       'Fault keys: c2s, sm, roster, muc, proxy65, redis, redis-8s, nats, nats-15s, redis-empty, redis-empty-8s. `--journal <dir>` keeps every ' +
         "scenario's record of sends and receipts. CI runs the short profile of every fault (`test/faults/faults.test.ts`), asserting nothing lost, " +
-        'reordered or duplicated, no process exit or unhandled error, and recovery before the load stops.',
+        'reordered or duplicated, no process exit or unhandled error, and recovery before the load stops. ' +
+        `A section headed \`${EARLIER_RUNS}\` at the end of this file is kept when the file is written again.`,
     ].join('\n'),
   );
   out.push('');
+  if (kept) out.push(kept.trimEnd(), '');
   return out.join('\n');
 }
