@@ -17,4 +17,6 @@ export type { Component, ComponentsConfig } from './components.js';
 export { RemoteDomains, remoteFor, s2sSubject, S2S_SUBJECT_PREFIX, S2S_HEADERS } from './remote.js';
 export type { S2sResult, RemoteFailure, RemoteConfig } from './remote.js';
 export { DeadNodes } from './dead-nodes.js';
+export { NodeLanes } from './lanes.js';
+export type { DeliveryMode, DeliveryOutcome, NodeLanesOptions } from './lanes.js';
 export type { NodeUnreachable } from './dead-nodes.js';

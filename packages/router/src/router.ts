@@ -17,11 +17,12 @@
 import { Element } from 'ltx';
 import { JID, tryParseJid } from '@hyphae/jid';
 import { StanzaError, errorReply, iqResult, canReplyWithError } from '@hyphae/stanza';
-import { NoRespondersError, type Bus, type BusMessage, type Headers } from '@hyphae/bus';
+import type { Bus, Headers } from '@hyphae/bus';
 import { SessionCache } from './session-cache.js';
 import type { Stores, SessionEntry } from '@hyphae/store';
 import type { Logger, Metrics } from '@hyphae/observability';
-import { H, c2sSubject, type Ack } from './delivery.js';
+import { H, c2sSubject } from './delivery.js';
+import { NodeLanes, type DeliveryMode, type DeliveryOutcome } from './lanes.js';
 import { ModuleRegistry, type IqTarget, type IqReply, type Routing } from '@hyphae/module-api';
 import type { StreamErrorCondition } from '@hyphae/stanza';
 import type { UserActors } from './user-actor.js';
@@ -60,11 +61,17 @@ export interface RouterOptions {
    * bind on that node ends it sooner).
    */
   deadNodeMs?: number;
+  /**
+   * How long a delivery to a c2s node may be held while the bus is down or
+   * the node's subject has no responder, before its sender gets a wait
+   * error (default: the delivery timeout). See lanes.ts.
+   */
+  holdMs?: number;
+  /** Deliveries held for one c2s node at most; past it, wait errors at once (default 10,000). */
+  maxHeldPerNode?: number;
 }
 
 const enc = new TextEncoder();
-/** Pause before a node whose subject met "no responders" is looked at again. */
-const NO_RESPONDERS_RETRY_MS = 250;
 /**
  * After this process's bus (re)connects, for this long "no responders" does
  * not prove a node dead: the other nodes may still be resubscribing after a
@@ -73,16 +80,9 @@ const NO_RESPONDERS_RETRY_MS = 250;
 const BUS_SETTLE_MS = 10_000;
 /** While the registry is being re-recorded after a loss of the store, a miss is looked up again this often. */
 const RECOVERY_RETRY_MS = 200;
-const EMPTY = new Uint8Array(0);
 
-/**
- * What became of one delivery: the session took it; the session is gone (its
- * node said so, or nobody holds the subject of a node known dead); its node
- * did not answer in time, so the stanza may or may not have reached it; or
- * nobody holds the node's subject while the bus is settling after a
- * reconnect (the node may be about to resubscribe).
- */
-type Outcome = 'delivered' | 'gone' | 'unanswered' | 'unreachable';
+/** What became of one delivery (lanes.ts). */
+type Outcome = DeliveryOutcome;
 const CHAT_STATES = 'http://jabber.org/protocol/chatstates';
 
 function isIqReply(v: unknown): v is IqReply {
@@ -96,12 +96,8 @@ export class Router implements Routing {
   private readonly timeoutMs: number;
   /** The session registry as routing reads it (cached; see session-cache.ts). */
   private readonly cache: SessionCache;
-  private readonly deadNodeMs: number;
-  /** The look at a node whose subject met "no responders", one per node: deliveries that meet it meanwhile wait for it, in order. */
-  private readonly looks = new Map<string, Promise<boolean>>();
-  /** Since when this process's bus has been connected (Infinity while it is not). */
-  private busUpSince = 0;
-  private readonly offStatus: () => void;
+  /** Deliveries to c2s nodes over the bus, in order per node through outages (lanes.ts). */
+  private readonly lanes: NodeLanes;
   /**
    * The sender's session on this node, per stanza an edge here routes
    * (`route`'s `origin`): a late error reaches it even when the registry
@@ -128,16 +124,24 @@ export class Router implements Routing {
       maxEntries: 100_000,
       onLookup: (hit) => (hit ? hits : misses).inc(),
     }).attach(opts.bus);
-    this.deadNodeMs = opts.deadNodeMs ?? 10_000;
-    this.offStatus = opts.bus.onStatus((status) => {
-      this.busUpSince = status === 'connected' ? Date.now() : Infinity;
+    this.lanes = new NodeLanes({
+      bus: opts.bus,
+      nodeId: opts.nodeId,
+      deadNodes: this.cache.deadNodes,
+      logger: opts.logger,
+      metrics: opts.metrics,
+      timeoutMs: this.timeoutMs,
+      holdMs: opts.holdMs ?? this.timeoutMs,
+      maxHeld: opts.maxHeldPerNode ?? 10_000,
+      deadNodeMs: opts.deadNodeMs ?? 10_000,
+      settleMs: BUS_SETTLE_MS,
     });
   }
 
   /** Stops listening for registry changes (the service's stop, once nothing is routed any more). */
   close(): void {
     this.cache.detach();
-    this.offStatus();
+    this.lanes.close();
   }
 
   /** The registry's sessions of a local bare JID, as routing reads them (cached). */
@@ -499,7 +503,8 @@ export class Router implements Routing {
   /**
    * Hands `data` to the node holding `entry` and tells `done` what became of
    * it: on 'gone' the caller falls back (RFC 6121 §8.5), on 'unanswered' it
-   * answers the sender (DESIGN.md invariant 2).
+   * answers the sender (DESIGN.md invariant 2). Deliveries to one node leave
+   * in the order handed over, also across a bus outage (lanes.ts).
    * Presence is fire-and-forget: its loss is covered by the unavailable
    * presence broadcast when a session ends.
    */
@@ -510,84 +515,20 @@ export class Router implements Routing {
       done(this.local.deliver(entry.sessionId, data) ? 'delivered' : 'gone');
       return;
     }
-    const subject = c2sSubject(entry.node);
-    const headers: Headers = { [H.sid]: entry.sessionId, [H.origin]: this.opts.nodeId };
-    if (stanza.name === 'presence') {
-      this.opts.bus.publish(subject, data, headers);
-      done('delivered');
-      return;
-    }
-    this.request(subject, data, headers, entry.node)
-      .then((outcome) => {
-        if (outcome === 'unanswered') this.opts.logger.warn({ bare, node: entry.node }, 'delivery not acknowledged');
-        done(outcome);
-      })
-      // `request` settles with an outcome and `done` runs its fallbacks through after/tell: only a defect gets here.
-      .catch((err: unknown) => this.opts.logger.error({ err, bare, node: entry.node }, 'delivery outcome not handled'));
-  }
-
-  /** One delivery request to `node`; what became of it. */
-  private async request(subject: string, data: Uint8Array, headers: Headers, node: string): Promise<Outcome> {
-    const first = await this.ask(subject, data, headers);
-    if (!(first instanceof NoRespondersError)) return first;
-    // Nobody holds the node's subject: it died, or (right after a NATS
-    // restart) its subscription is not back yet. Look once more, after a pause.
-    if (this.cache.deadNodes.isGone(node) || !(await this.nodeAlive(node))) return this.busSettled() ? 'gone' : 'unreachable';
-    const second = await this.ask(subject, data, headers);
-    return second instanceof NoRespondersError ? 'unreachable' : second;
-  }
-
-  /** A bus request to a c2s node; its outcome, or the "no responders" error to look into. */
-  private async ask(subject: string, data: Uint8Array, headers: Headers): Promise<Exclude<Outcome, 'unreachable'> | NoRespondersError> {
-    const started = performance.now();
-    let reply: BusMessage;
-    try {
-      reply = await this.opts.bus.request(subject, data, { headers, timeoutMs: this.timeoutMs });
-    } catch (err) {
-      if (err instanceof NoRespondersError) return err;
-      this.opts.logger.debug({ err, subject }, 'delivery request failed');
-      return 'unanswered';
-    }
-    this.opts.metrics.busLatency.observe({ op: 'deliver' }, (performance.now() - started) / 1000);
-    return (reply.headers[H.ack] as Ack | undefined) === 'gone' ? 'gone' : 'delivered';
+    this.toNode(entry.node, entry.sessionId, data, stanza.name === 'presence' ? 'publish' : 'request', (outcome) => {
+      if (outcome === 'unanswered') this.opts.logger.warn({ bare, node: entry.node }, 'delivery not acknowledged');
+      done(outcome);
+    });
   }
 
   /**
-   * Whether `node` holds its subject again after a pause. One look per node
-   * at a time, shared by every delivery that met its silence meanwhile (they
-   * go on in the order they asked). A node still silent once the bus has
-   * settled is marked dead: its sessions count as absent (session-cache.ts).
+   * Writes `data` (a stanza as it is) to session `sessionId` on c2s node
+   * `node`, in order with everything this process sends there, also across
+   * a bus outage; `done` hears what became of it. For services that know
+   * the session already (a MUC room's occupants: 'fenced', lanes.ts).
    */
-  private nodeAlive(node: string): Promise<boolean> {
-    let look = this.looks.get(node);
-    if (!look) {
-      look = this.lookAt(node);
-      this.looks.set(node, look);
-    }
-    return look;
-  }
-
-  private async lookAt(node: string): Promise<boolean> {
-    try {
-      await new Promise((r) => setTimeout(r, NO_RESPONDERS_RETRY_MS));
-      // A request naming no session: a live node answers it 'gone' (delivery.ts).
-      await this.opts.bus.request(c2sSubject(node), EMPTY, { headers: { [H.origin]: this.opts.nodeId }, timeoutMs: this.timeoutMs });
-      return true;
-    } catch (err) {
-      if (!(err instanceof NoRespondersError)) return true; // someone holds the subject
-      if (this.busSettled()) {
-        this.opts.logger.warn({ node, forMs: this.deadNodeMs }, 'c2s node unreachable (no responders): its sessions count as gone');
-        this.cache.deadNodes.announce(node, this.deadNodeMs);
-      }
-      return false;
-    } finally {
-      this.looks.delete(node);
-    }
-  }
-
-  /** Whether this process's bus has been connected long enough for "no responders" to mean a dead node. */
-  private busSettled(): boolean {
-    return Date.now() - this.busUpSince >= BUS_SETTLE_MS;
+  toNode(node: string, sessionId: string, data: Uint8Array, mode: DeliveryMode, done: (outcome: Outcome) => void): void {
+    this.lanes.send(node, data, { [H.sid]: sessionId, [H.origin]: this.opts.nodeId }, mode, done);
   }
 
   // --- late outcomes -------------------------------------------------------
