@@ -6,7 +6,7 @@ import { Element } from 'ltx';
 import { JID, tryParseJid } from '@hyphae/jid';
 import { StanzaError } from '@hyphae/stanza';
 import type { MucContext } from './context.js';
-import { Prepared, broadcast, route, toOccupant } from './deliver.js';
+import { Fanout, Prepared, broadcast, route, toOccupant } from './deliver.js';
 import { replyError } from './reply.js';
 import type { Room } from './room.js';
 import { mayChangeSubject, mayInvite, maySendGroupchat, maySendPrivate } from './logic/roles.js';
@@ -89,7 +89,11 @@ async function groupchat(ctx: MucContext, room: Room, m: Element, from: JID, siz
   const registry = ctx.router.registry;
   if (registry.has('room/groupchat') && (await registry.run('room/groupchat', { room: room.jid, from, reflected, routing: ctx.router })) === 'stop') return;
   const p = new Prepared(reflected);
-  broadcast(ctx, room, () => p);
+  const fan = new Fanout();
+  broadcast(ctx, room, () => p, fan);
+  fan.settled((missed) => {
+    if (missed > 0) replyError(ctx, room, m, notEveryone(missed));
+  });
   if (isSubjectChange) {
     await room.setSubject(ctx.stores.rooms, { text: subject.getText(), nick: o.nick, at: ctx.now() });
   } else {
@@ -124,7 +128,20 @@ function privateMessage(ctx: MucContext, room: Room, m: Element, from: JID, to: 
   delete copy.attrs.xmlns;
   for (const c of m.children) copy.children.push(c);
   if (!m.getChild('x', NS_MUC_USER)) copy.c('x', { xmlns: NS_MUC_USER });
-  toOccupant(ctx, target, new Prepared(copy));
+  const fan = new Fanout();
+  toOccupant(ctx, target, new Prepared(copy), fan);
+  fan.settled((missed) => {
+    if (missed > 0) replyError(ctx, room, m, notEveryone(missed));
+  });
+}
+
+/**
+ * RFC 6120 §8.3.3.13 (type wait): `missed` of the recipients' sessions did
+ * not take the message (their connection manager was out of reach or did
+ * not acknowledge it): the sender learns that not everyone has it.
+ */
+function notEveryone(missed: number): StanzaError {
+  return new StanzaError('recipient-unavailable', `${missed} occupant session${missed === 1 ? '' : 's'} did not receive this message; try again`, { type: 'wait' });
 }
 
 /** An error (or iq answer) from an occupant's client about something relayed from `to`'s occupant. */
