@@ -136,8 +136,6 @@ function dependencyOutage(key: string, dep: 'nats' | 'redis', downMs: number, em
   };
 }
 
-const NATS_ORDER = 'finding 3: a NATS restart loses and reorders chat, MUC broadcasts reach part of the room';
-
 /** Every fault, in the order they run (those that lose data last). */
 export const FAULTS: readonly Fault[] = [
   serviceKill(
@@ -169,8 +167,8 @@ export const FAULTS: readonly Fault[] = [
   ),
   dependencyOutage('redis', 'redis', 2_000, false),
   dependencyOutage('redis-8s', 'redis', 8_000, false, true),
-  dependencyOutage('nats', 'nats', 2_000, false, false, NATS_ORDER),
-  dependencyOutage('nats-15s', 'nats', 15_000, false, false, NATS_ORDER),
+  dependencyOutage('nats', 'nats', 2_000, false),
+  dependencyOutage('nats-15s', 'nats', 15_000, false),
   dependencyOutage('redis-empty', 'redis', 2_000, true),
   dependencyOutage('redis-empty-8s', 'redis', 8_000, true, true),
 ];
