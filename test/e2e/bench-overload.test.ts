@@ -13,41 +13,20 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { clusterSkipReason } from '../harness/server.js';
+import { runBench } from '../harness/bench-tool.js';
 import type { OverloadRun } from '../bench/scenarios/overload.js';
 
-const BENCH = fileURLToPath(new URL('../bench/main.js', import.meta.url));
 
 function skipReason(): string | null {
   if (process.env.HYPHAE_E2E_EXTERNAL) return 'HYPHAE_E2E_EXTERNAL is set: the test spawns its own cluster';
   return clusterSkipReason();
 }
 
-function bench(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env.NODE_TEST_CONTEXT;
-    const child = spawn(process.execPath, [BENCH, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGTERM');
-      reject(new Error(`bench ${args.join(' ')} did not finish within ${timeoutMs} ms:\n${stderr.slice(-3000)}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const bench = runBench;
 
 describe('bench: overload scenario', () => {
   const skip = skipReason();

@@ -9,7 +9,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,11 +17,11 @@ import { fileURLToPath } from 'node:url';
 import { Framer } from '../bench/framing.js';
 import { ScramClient } from '../bench/scram.js';
 import { HYPHAE_BIN, embeddedSkipReason } from '../harness/server.js';
+import { runBench } from '../harness/bench-tool.js';
 import { contactsOf } from '../bench/group.js';
 import { bestStep, keepStepping, medianCurve } from '../bench/scenarios/steps.js';
 import type { LoadStep } from '../bench/results.js';
 
-const BENCH = fileURLToPath(new URL('../bench/main.js', import.meta.url));
 const COMPARE = fileURLToPath(new URL('../bench/compare.js', import.meta.url));
 
 function mucSkipReason(): string | null {
@@ -33,27 +33,7 @@ function mucSkipReason(): string | null {
   return null;
 }
 
-/** Runs the load tool (or another of its scripts); resolves with its exit code, stdout and stderr. */
-function bench(args: string[], timeoutMs: number, script = BENCH): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env.NODE_TEST_CONTEXT;
-    const child = spawn(process.execPath, [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGTERM');
-      reject(new Error(`bench ${args.join(' ')} did not finish within ${timeoutMs} ms:\n${stderr.slice(-3000)}`));
-    }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const bench = runBench;
 
 describe('bench: framer', () => {
   const stream =
