@@ -12,6 +12,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
 import { request } from 'node:http';
+import { createServer as createNetServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -385,6 +386,12 @@ class HyphaeProcess {
   private logStream: WriteStream;
   /** Unhandled errors this run of the process has logged. */
   private unhandledLogged = 0;
+  /**
+   * Holds the process's HTTP port while it is down (killed or stopped), so
+   * another test's server picking a free port cannot take it before the
+   * restart binds it again (EADDRINUSE seen under --test-concurrency).
+   */
+  private portHold: Server | null = null;
 
   constructor(
     readonly name: string,
@@ -445,9 +452,28 @@ class HyphaeProcess {
     return this.lines.filter((l) => l.startsWith(prefix)).slice(-n).join('\n');
   }
 
+  private async holdPort(): Promise<void> {
+    if (this.portHold) return;
+    // Connections are dropped at once: to a client the process is as down as before.
+    const hold = createNetServer((socket) => socket.destroy());
+    hold.unref();
+    const held = await new Promise<boolean>((resolve) => {
+      hold.once('error', () => resolve(false));
+      hold.listen(this.httpPort, '127.0.0.1', () => resolve(true));
+    });
+    if (held) this.portHold = hold;
+  }
+
+  private async releasePort(): Promise<void> {
+    const hold = this.portHold;
+    this.portHold = null;
+    if (hold) await new Promise<void>((resolve) => hold.close(() => resolve()));
+  }
+
   async start(): Promise<void> {
     if (this.running) throw new Error(`${this.name} is already running`);
     installExitHooks();
+    await this.releasePort();
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) {
       if (v === undefined) continue;
@@ -522,6 +548,7 @@ class HyphaeProcess {
     }, graceMs);
     await this.exited();
     clearTimeout(timer);
+    await this.holdPort();
   }
 
   /** The process's count of unhandled errors, for those its log did not show (a quieter log level). */
@@ -543,9 +570,11 @@ class HyphaeProcess {
     if (!c || !this.running) return;
     c.kill('SIGKILL');
     await this.exited();
+    await this.holdPort();
   }
 
   close(): void {
+    void this.releasePort();
     this.logStream.end();
   }
 }
