@@ -146,6 +146,8 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
    * Persistent rooms nobody held in memory are lost with the store: they are
    * durable data, which a store that can lose everything cannot keep.
    */
+  /** The write-back of held rooms after a store reset, while it runs. */
+  let rewriting: Promise<void> = Promise.resolve();
   const writeBack = async ({ reset, epoch }: { reset: boolean; epoch: StoreEpoch }): Promise<void> => {
     const orphans = [...parked.values()];
     parked.clear();
@@ -166,8 +168,9 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
         logger.warn({ err, room: room.bare }, 'could not write back a room after the store lost it');
       }
     }
-    // Not awaited here: a room's mailbox may be busy, and the lease round must go on.
-    void Promise.all(held.map(async (room) => {
+    // Not awaited by the lease round (a room's mailbox may be busy, and the
+    // round must go on); stop() waits for it. Each room catches its own failure.
+    rewriting = Promise.all(held.map(async (room) => {
       const shard = shardOf(room.bare, mucConfig.shards);
       const key = actorSubject(MUC_SUBJECT_PREFIX, mucConfig.shards, room.jid.domain, room.jid.local);
       try {
@@ -247,6 +250,7 @@ export async function startMuc(deps: MucDeps): Promise<MucService> {
     async stop() {
       unlisten();
       clearInterval(sampler);
+      await rewriting;
       await sharded.stop();
       await ctx.outbox.drain();
       router.close();
